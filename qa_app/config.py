@@ -1,0 +1,56 @@
+"""Settings: one dataclass, read from CLI flags, then QA_APP_* environment variables, then defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from qa_app.errors import ConfigError
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".json", ".jsonl")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of the app. Environment names are `QA_APP_` + the upper-cased field name."""
+
+    index_dir: Path = Path("embeddings")
+    embedding_model: str = DEFAULT_MODEL
+    max_file_mb: float = 50.0
+    chunk_words: int = 200
+    max_chunk_words: int = 300
+    embed_batch_size: int = 32
+    top_k: int = 8
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+
+def _convert(value: str, default: Any, name: str) -> Any:
+    try:
+        if isinstance(default, Path):
+            return Path(value)
+        if isinstance(default, bool):
+            return value.strip().lower() in {"1", "true", "yes", "on"}
+        return type(default)(value)
+    except ValueError as exc:
+        raise ConfigError(f"QA_APP_{name.upper()}={value!r} is not a valid {type(default).__name__}") from exc
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with non-None `overrides` (CLI flags) taking precedence."""
+    settings = Settings()
+    from_env: dict[str, Any] = {}
+    for f in fields(Settings):
+        raw = os.environ.get(f"QA_APP_{f.name.upper()}")
+        if raw:
+            from_env[f.name] = _convert(raw, getattr(settings, f.name), f.name)
+    flags = {key: value for key, value in overrides.items() if value is not None}
+    settings = replace(settings, **{**from_env, **flags})
+    if settings.chunk_words < 10 or settings.max_chunk_words < settings.chunk_words:
+        raise ConfigError("chunk_words must be >= 10 and max_chunk_words >= chunk_words")
+    return settings

@@ -1,0 +1,187 @@
+"""Typed values passed between the modules: documents, chunks, passages, answers."""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+Span = tuple[int, int]
+
+
+def page_at(page_starts: tuple[int, ...], offset: int) -> int | None:
+    """1-based page holding `offset`, or None for documents without pages."""
+    return bisect.bisect_right(page_starts, offset) if page_starts else None
+
+
+def text_doc_id(text: str) -> str:
+    """Stable id of a document: a hash of its normalised text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Document:
+    """One article; every offset in the system points into `text`."""
+
+    doc_id: str
+    title: str
+    text: str
+    source: str
+    published_at: str | None = None
+    added_at: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    page_starts: tuple[int, ...] = ()  # offset where each PDF page begins
+
+    def page_at(self, offset: int) -> int | None:
+        """1-based page holding `offset`, or None for documents without pages."""
+        return page_at(self.page_starts, offset)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A run of whole sentences of one document; `id` is also its FAISS id."""
+
+    id: int
+    doc_id: str
+    ordinal: int
+    start: int
+    end: int
+    sentences: tuple[Span, ...] = ()
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A search result: a chunk with its document's details and its scores."""
+
+    chunk_id: int
+    doc_id: str
+    title: str
+    source: str
+    published_at: str | None
+    start: int
+    end: int
+    text: str
+    score: float
+    sentences: tuple[Span, ...] = ()
+    page: int | None = None
+    dense_score: float | None = None
+    lexical_score: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The passage as the CLI/JSON contract prints it."""
+        return {
+            "doc_id": self.doc_id,
+            "chunk_id": self.chunk_id,
+            "title": self.title,
+            "source": self.source,
+            "published_at": self.published_at,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "score": round(self.score, 6),
+        }
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A verbatim quote backing one claim: `document.text[start:end] == quote`."""
+
+    n: int
+    doc_id: str
+    title: str
+    source: str
+    published_at: str | None
+    start: int
+    end: int
+    quote: str
+    page: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "source": self.source,
+            "published_at": self.published_at,
+            "start": self.start,
+            "end": self.end,
+            "quote": self.quote,
+            "page": self.page,
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer whose sentences carry `[n]` markers pointing at `citations`."""
+
+    question: str
+    text: str
+    answered: bool
+    citations: tuple[Citation, ...] = ()
+    passages: tuple[Passage, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "answered": self.answered,
+            "citations": [c.to_json() for c in self.citations],
+            "passages": [p.to_json() for p in self.passages],
+        }
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A file (or record) that could not be indexed, and why."""
+
+    source: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """What happened to one input of `Library.add`."""
+
+    source: str
+    status: str  # "indexed" | "already indexed" | "replaced" | "failed"
+    doc_id: str | None = None
+    title: str | None = None
+    chunks: int = 0
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "status": self.status,
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "chunks": self.chunks,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """A row of the document list: a document without its text."""
+
+    doc_id: str
+    title: str
+    source: str
+    published_at: str | None
+    added_at: str
+    chunks: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "source": self.source,
+            "published_at": self.published_at,
+            "added_at": self.added_at,
+            "chunks": self.chunks,
+        }

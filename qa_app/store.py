@@ -1,0 +1,261 @@
+"""SQLite storage, the source of truth: documents, chunks with their vectors, and index metadata."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from qa_app.chunking import ChunkSpan
+from qa_app.errors import IndexMismatchError, NotFoundError
+from qa_app.records import Chunk, Document, DocumentInfo
+
+SCHEMA_VERSION = 1
+
+
+def _m001_create_tables(db: sqlite3.Connection) -> None:
+    _run_script(
+        db,
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE documents (
+            doc_id TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            text TEXT NOT NULL,
+            source TEXT NOT NULL,
+            published_at TEXT,
+            added_at TEXT NOT NULL,
+            metadata TEXT NOT NULL,
+            page_starts TEXT NOT NULL
+        );
+        CREATE INDEX documents_source ON documents(source);
+        CREATE TABLE chunks (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+            ordinal INTEGER NOT NULL,
+            start INTEGER NOT NULL,
+            end INTEGER NOT NULL,
+            sentences TEXT NOT NULL,
+            vector BLOB NOT NULL
+        );
+        CREATE INDEX chunks_doc ON chunks(doc_id);
+        INSERT INTO meta VALUES ('generation', '0');
+        """,
+    )
+
+
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    """Run statements one by one: `executescript` would commit the migration's transaction early."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_create_tables]
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    """A document ready to store: its chunks and one vector per chunk."""
+
+    document: Document
+    chunks: Sequence[ChunkSpan]
+    vectors: np.ndarray
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    """A stored chunk with its text and the details of its document."""
+
+    chunk: Chunk
+    text: str
+    title: str
+    source: str
+    published_at: str | None
+    page_starts: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one write transaction changed."""
+
+    generation: int
+    added_ids: np.ndarray
+    added_vectors: np.ndarray
+    removed_ids: np.ndarray
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Store:
+    """One SQLite database in WAL mode; safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=60)
+        self._lock = threading.RLock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._migrate()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._transaction() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(_MIGRATIONS):
+                raise IndexMismatchError(
+                    f"{self.path} has schema version {version}, newer than this qa_app "
+                    f"({len(_MIGRATIONS)}); upgrade qa_app or use another --index-dir"
+                )
+            for number, migration in enumerate(_MIGRATIONS[version:], start=version + 1):
+                migration(db)
+                db.execute(f"PRAGMA user_version = {number}")
+
+    def _query(self, sql: str, params: Sequence = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def generation(self) -> int:
+        return int(self.meta("generation") or 0)
+
+    def check_model(self, model: str, dimension: int | None = None) -> None:
+        """Refuse an index built by another model; record the model on first use."""
+        recorded = self.meta("model")
+        if recorded is not None and recorded != model:
+            raise IndexMismatchError(
+                f"the index in {self.path.parent} was built with model {recorded!r}, not {model!r}; "
+                f"set QA_APP_EMBEDDING_MODEL={recorded} or use another --index-dir"
+            )
+        recorded_dim = self.meta("dimension")
+        if dimension is not None and recorded_dim is not None and int(recorded_dim) != dimension:
+            raise IndexMismatchError(
+                f"the index in {self.path.parent} holds {recorded_dim}-dimensional vectors, "
+                f"model {model!r} makes {dimension}; use another --index-dir"
+            )
+        if dimension is not None and recorded is None:
+            with self._transaction() as db:
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('model', ?)", (model,))
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('dimension', ?)", (str(dimension),))
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    def write(self, add: Sequence[NewDocument] = (), remove: Sequence[str] = ()) -> WriteResult:
+        """Add and remove documents in one transaction that also bumps the generation."""
+        added_ids: list[int] = []
+        vectors: list[np.ndarray] = []
+        with self._transaction() as db:
+            removed = [
+                row[0] for doc_id in remove for row in db.execute("SELECT id FROM chunks WHERE doc_id = ?", (doc_id,))
+            ]
+            db.executemany("DELETE FROM documents WHERE doc_id = ?", [(doc_id,) for doc_id in remove])
+            for item in add:
+                doc = item.document
+                db.execute(
+                    "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        doc.doc_id, doc.title, doc.text, doc.source, doc.published_at, doc.added_at or _now(),
+                        json.dumps(doc.metadata, ensure_ascii=False), json.dumps(list(doc.page_starts)),
+                    ),
+                )  # fmt: skip
+                for ordinal, (chunk, vector) in enumerate(zip(item.chunks, item.vectors, strict=True)):
+                    cursor = db.execute(
+                        "INSERT INTO chunks (doc_id, ordinal, start, end, sentences, vector) VALUES (?, ?, ?, ?, ?, ?)",
+                        (doc.doc_id, ordinal, chunk.start, chunk.end, json.dumps(chunk.sentences), vector.tobytes()),
+                    )
+                    added_ids.append(int(cursor.lastrowid))
+                vectors.append(item.vectors)
+            generation = int(db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]) + 1
+            db.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(generation),))
+        dim = vectors[0].shape[1] if vectors else 0
+        return WriteResult(
+            generation,
+            np.array(added_ids, dtype=np.int64),
+            np.vstack(vectors) if vectors else np.zeros((0, dim), dtype=np.float32),
+            np.array(removed, dtype=np.int64),
+        )
+
+    def has_document(self, doc_id: str) -> bool:
+        return bool(self._query("SELECT 1 FROM documents WHERE doc_id = ?", (doc_id,)))
+
+    def doc_ids_with_source(self, source: str) -> list[str]:
+        return [row[0] for row in self._query("SELECT doc_id FROM documents WHERE source = ?", (source,))]
+
+    def documents(self) -> list[DocumentInfo]:
+        rows = self._query(
+            "SELECT d.doc_id, d.title, d.source, d.published_at, d.added_at, COUNT(c.id) FROM documents d "
+            "LEFT JOIN chunks c ON c.doc_id = d.doc_id GROUP BY d.doc_id ORDER BY d.added_at, d.doc_id"
+        )
+        return [DocumentInfo(*row) for row in rows]
+
+    def document(self, doc_id: str) -> Document:
+        rows = self._query(
+            "SELECT doc_id, title, text, source, published_at, added_at, metadata, page_starts "
+            "FROM documents WHERE doc_id = ?",
+            (doc_id,),
+        )
+        if not rows:
+            raise NotFoundError(f"no document with id {doc_id!r}; `qa-app list` shows the ids")
+        doc_id, title, text, source, published_at, added_at, metadata, pages = rows[0]
+        return Document(
+            doc_id, title, text, source, published_at, added_at, json.loads(metadata), tuple(json.loads(pages))
+        )
+
+    def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
+        """Chunks by id, with their text and their document's details."""
+        found: dict[int, ChunkRow] = {}
+        for first in range(0, len(ids), 500):
+            batch = [int(i) for i in ids[first : first + 500]]
+            marks = ",".join("?" * len(batch))
+            rows = self._query(
+                "SELECT c.id, c.doc_id, c.ordinal, c.start, c.end, c.sentences, d.title, d.source, d.published_at,"
+                " d.page_starts, substr(d.text, c.start + 1, c.end - c.start)"
+                f" FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.id IN ({marks})",
+                batch,
+            )
+            for cid, doc_id, ordinal, start, end, sentences, title, source, published, pages, text in rows:
+                chunk = Chunk(cid, doc_id, ordinal, start, end, tuple(tuple(s) for s in json.loads(sentences)))
+                found[cid] = ChunkRow(chunk, text, title, source, published, tuple(json.loads(pages)))
+        return found
+
+    def vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """All chunk ids and their vectors, to rebuild the FAISS index."""
+        rows = self._query("SELECT id, vector FROM chunks ORDER BY id")
+        dim = int(self.meta("dimension") or 0)
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, dim), dtype=np.float32)
+        ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+        matrix = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32).reshape(len(rows), -1)
+        return ids, matrix
+
+    def counts(self) -> tuple[int, int]:
+        """Number of documents and of chunks."""
+        docs = self._query("SELECT COUNT(*) FROM documents")[0][0]
+        chunks = self._query("SELECT COUNT(*) FROM chunks")[0][0]
+        return int(docs), int(chunks)

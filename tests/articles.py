@@ -1,0 +1,37 @@
+"""Small test articles on unrelated subjects, so searches have something to tell apart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ARTICLES = {
+    "harbor-bridge.txt": (
+        "Harbor bridge closes for repairs\n"
+        "The Harbor Street bridge in Port Ellis will close for eight weeks from June 2 while engineers replace "
+        "corroded steel cables. City engineer Dana Whitlock said the repairs will cost 4.2 million dollars. "
+        "Ferries will run every twenty minutes during the closure."
+    ),
+    "wheat-harvest.txt": (
+        "Record wheat harvest lifts farm incomes\n"
+        "Farmers in the Valley region harvested 3.1 million tonnes of wheat this season, a record. "
+        "Agriculture minister Paolo Ferri credited a wet spring and new drought-resistant seed varieties. "
+        "Grain prices fell by 6 percent after the harvest figures were published."
+    ),
+    "chess-final.txt": (
+        "Teenager wins national chess title\n"
+        "Sixteen-year-old Mira Okafor won the national chess championship on Sunday, beating the defending "
+        "champion in a tense final game that lasted six hours. Okafor is the youngest champion in the "
+        "tournament's ninety-year history."
+    ),
+}
+
+
+def write_articles(folder: Path) -> list[Path]:
+    """Write the test articles as .txt files into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, text in ARTICLES.items():
+        path = folder / name
+        path.write_text(text, encoding="utf-8")
+        paths.append(path)
+    return paths

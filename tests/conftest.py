@@ -1,0 +1,45 @@
+"""Shared fixtures: every test gets its own index directory; the real model loads once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa_app.config import Settings
+from qa_app.embedder import SentenceTransformerEmbedder
+from qa_app.library import Library
+from tests.fakes import HashingEmbedder
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+SEED_TITLE = "Mexican pres. rejects Trump’s proposal to deploy US troops in Mexico"
+
+
+@pytest.fixture(autouse=True)
+def env_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test touches the real embeddings/ folder."""
+    monkeypatch.setenv("QA_APP_INDEX_DIR", str(tmp_path / "default-index"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def model() -> SentenceTransformerEmbedder:
+    """The real packaged MiniLM, loaded once for the whole session."""
+    embedder = SentenceTransformerEmbedder()
+    assert embedder.dimension == 384
+    return embedder
+
+
+@pytest.fixture
+def library(tmp_path: Path, model: SentenceTransformerEmbedder) -> Library:
+    lib = Library(Settings(index_dir=tmp_path / "index"), embedder=model)
+    yield lib
+    lib.close()
+
+
+@pytest.fixture
+def fake_library(tmp_path: Path) -> Library:
+    lib = Library(Settings(index_dir=tmp_path / "fake-index"), embedder=HashingEmbedder())
+    yield lib
+    lib.close()
