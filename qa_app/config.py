@@ -24,6 +24,14 @@ class Settings:
     max_chunk_words: int = 300
     embed_batch_size: int = 32
     top_k: int = 8
+    retrieval_mode: str = "hybrid"  # hybrid | dense | lexical
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    max_per_doc: int = 2
+    candidates: int = 50  # per retriever, before fusion
+    min_answer_score: float = 0.45  # abstain below this sentence evidence (see README, "Abstention")
+    max_answer_sentences: int = 4
 
     @property
     def max_file_bytes(self) -> int:

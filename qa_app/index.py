@@ -31,12 +31,16 @@ class VectorIndex:
         """Every id in the index."""
         return faiss.vector_to_array(faiss.downcast_index(self._index).id_map).astype(np.int64)
 
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Scores and ids of the `k` nearest vectors to one query vector (fewer when the index is small)."""
-        k = min(k, len(self))
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and ids of the `k` nearest vectors to one query vector, optionally among `allowed` ids."""
+        k = min(k, len(self) if allowed is None else len(allowed))
         if k <= 0:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
-        scores, ids = self._index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k)
+        params = None
+        if allowed is not None:
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
+        query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        scores, ids = self._index.search(query, k, params=params)
         keep = ids[0] >= 0
         return scores[0][keep], ids[0][keep]
 

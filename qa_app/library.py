@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -10,14 +11,16 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from qa_app.answer import Composer
 from qa_app.chunking import chunk_text
 from qa_app.config import Settings, load_settings
 from qa_app.documents import load_files
 from qa_app.embedder import Embedder, SentenceTransformerEmbedder
-from qa_app.errors import NotFoundError
+from qa_app.errors import NotFoundError, QAError
 from qa_app.index import VectorIndex
-from qa_app.records import AddResult, Document, DocumentInfo, Passage
-from qa_app.retrieval import dense_search
+from qa_app.lexical import LexicalIndex
+from qa_app.records import AddResult, Answer, Citation, Document, DocumentInfo, Passage
+from qa_app.retrieval import Query, SearchFilters, build_query, search
 from qa_app.store import NewDocument, Store, WriteResult
 
 log = logging.getLogger(__name__)
@@ -57,7 +60,9 @@ class Library:
         self._write_lock = FileLock(str(self.index_dir / ".write.lock"))
         self._lock = threading.RLock()
         self._vectors: VectorIndex | None = None
+        self._lexical: LexicalIndex | None = None
         self._generation = -1
+        self._composer = Composer(self.embedder, self.settings.min_answer_score, self.settings.max_answer_sentences)
 
     def close(self) -> None:
         self._store.close()
@@ -72,14 +77,71 @@ class Library:
         """One document with its full text and metadata."""
         return self._store.document(doc_id)
 
-    def search(self, question: str, k: int | None = None) -> list[Passage]:
+    def search(
+        self,
+        question: str,
+        k: int | None = None,
+        filters: SearchFilters | None = None,
+        history: Sequence[str] = (),
+    ) -> list[Passage]:
         """The `k` passages that best match `question`, best first."""
-        vectors = self._current_vectors()
-        return dense_search(self._store, vectors, self.embedder, question, k or self.settings.top_k)
+        return self._retrieve(self._query(question, history), k, filters)
+
+    def ask(
+        self,
+        question: str,
+        history: Sequence[str] = (),
+        *,
+        k: int | None = None,
+        filters: SearchFilters | None = None,
+    ) -> Answer:
+        """A cited answer built from the best passages; `history` holds the previous questions, oldest first."""
+        query = self._query(question, history)
+        passages = self._retrieve(query, k, filters)
+        return self._composer.compose(query, passages, check=self._citation_matches)
+
+    def _query(self, question: str, history: Sequence[str]) -> Query:
+        if not question.strip():
+            raise QAError("the question is empty; type a question")
+        return build_query(self.embedder, question, history)
+
+    def _retrieve(self, query: Query, k: int | None, filters: SearchFilters | None) -> list[Passage]:
+        vectors, lexical = self._indexes()
+        if not len(vectors):
+            return []
+        return search(self._store, vectors, lexical, query, k or self.settings.top_k, self.settings, filters)
+
+    def _citation_matches(self, citation: Citation) -> bool:
+        """The citation invariant, checked against the stored article: text[start:end] == quote."""
+        return self._store.span_text(citation.doc_id, citation.start, citation.end) == citation.quote
 
     def counts(self) -> tuple[int, int]:
         """Number of documents and of chunks."""
         return self._store.counts()
+
+    def status(self) -> dict[str, object]:
+        """Index facts for the UI: counts, model, generation, size on disk."""
+        documents, chunks = self._store.counts()
+        size = sum(f.stat().st_size for f in self.index_dir.rglob("*") if f.is_file())
+        return {
+            "documents": documents,
+            "chunks": chunks,
+            "model": self._store.meta("model") or self.embedder.name,
+            "dimension": int(self._store.meta("dimension") or 0),
+            "generation": self._store.generation(),
+            "index_dir": str(self.index_dir),
+            "size_bytes": size,
+        }
+
+    def record_feedback(self, answer: Answer, rating: int) -> None:
+        """Store a thumbs up (+1) or down (-1) with the question, answer and citations."""
+        if rating not in (-1, 1):
+            raise QAError(f"rating must be 1 (up) or -1 (down), not {rating}")
+        self._store.add_feedback(answer.question, answer.text, [c.to_json() for c in answer.citations], rating)
+
+    def feedback(self) -> list[dict]:
+        """Every stored rating, oldest first."""
+        return self._store.feedback()
 
     # ---- writing -------------------------------------------------------------------------
 
@@ -113,6 +175,8 @@ class Library:
             chunks_done += offset
             if progress:
                 progress(Progress(docs_done, len(chunked), chunks_done, total_chunks))
+        if pending:
+            self._indexes()  # build and save the lexical index once per batch, not once per group
         return results
 
     def remove(self, doc_id: str) -> DocumentInfo:
@@ -122,6 +186,7 @@ class Library:
             if info is None:
                 raise NotFoundError(f"no document with id {doc_id!r}; `qa-app list` shows the ids")
             self._apply(self._store.write(remove=[doc_id]))
+            self._indexes()
         return info
 
     def _write_new(self, new: Sequence[NewDocument]) -> list[AddResult]:
@@ -155,12 +220,37 @@ class Library:
             vectors.remove(change.removed_ids)
             vectors.add(change.added_ids, change.added_vectors)
         self._generation = change.generation
+        self._lexical = None
         self._save(vectors, change.generation)
 
-    # ---- the FAISS file ------------------------------------------------------------------
+    # ---- the derived index files ---------------------------------------------------------
 
     def _vector_path(self, generation: int) -> Path:
         return self.index_dir / f"vectors-{generation}.faiss"
+
+    def _lexical_path(self, generation: int) -> Path:
+        return self.index_dir / f"bm25-{generation}"
+
+    def _indexes(self) -> tuple[VectorIndex, LexicalIndex]:
+        """Both search indexes for the database's current generation."""
+        with self._lock:
+            vectors = self._current_vectors()
+            if self._lexical is None:
+                self._lexical = self._load_or_build_lexical(self._generation, len(vectors))
+            return vectors, self._lexical
+
+    def _load_or_build_lexical(self, generation: int, chunk_count: int) -> LexicalIndex:
+        path = self._lexical_path(generation)
+        try:
+            lexical = LexicalIndex.load(path) if path.exists() else None
+        except (OSError, ValueError):  # a writer replaced it while we read: rebuild instead
+            lexical = None
+        if lexical is not None and len(lexical) == chunk_count:
+            return lexical
+        lexical = LexicalIndex.build(*self._store.chunk_texts())
+        if chunk_count:
+            self._save_if_unlocked(lambda: self._save_lexical(lexical, generation), generation)
+        return lexical
 
     def _current_vectors(self) -> VectorIndex:
         """The FAISS index matching the database now, loaded or rebuilt when the generation moved."""
@@ -170,15 +260,16 @@ class Library:
                 return self._vectors
             path = self._vector_path(generation)
             _, chunk_count = self._store.counts()
-            vectors = VectorIndex.load(path) if path.exists() else None
+            try:
+                vectors = VectorIndex.load(path) if path.exists() else None
+            except RuntimeError:  # unreadable, or replaced while we read: rebuild instead
+                vectors = None
             if vectors is None or len(vectors) != chunk_count or vectors.dimension != self._dimension():
                 vectors = self._rebuild_vectors()
                 if chunk_count:
-                    log.warning(
-                        "vector file for generation %d missing or stale; rebuilt it from %s", generation, DB_NAME
-                    )
-                    self._save_if_unlocked(vectors, generation)
-            self._vectors, self._generation = vectors, generation
+                    log.warning("vector file of generation %d missing or stale; rebuilt from %s", generation, DB_NAME)
+                    self._save_if_unlocked(lambda: self._save(vectors, generation), generation)
+            self._vectors, self._generation, self._lexical = vectors, generation, None
             return vectors
 
     def _dimension(self) -> int:
@@ -191,12 +282,12 @@ class Library:
         vectors.add(ids, matrix)
         return vectors
 
-    def _save_if_unlocked(self, vectors: VectorIndex, generation: int) -> None:
-        """Readers persist a rebuilt index only when no writer is busy (they never wait for one)."""
+    def _save_if_unlocked(self, save: Callable[[], None], generation: int) -> None:
+        """Persist a rebuilt index unless another writer is busy (readers never wait for one)."""
         try:
             with self._write_lock.acquire(timeout=0):
                 if self._store.generation() == generation:
-                    self._save(vectors, generation)
+                    save()
         except Timeout:
             pass
 
@@ -205,6 +296,12 @@ class Library:
         for old in self.index_dir.glob("vectors-*.faiss"):
             if old.name != self._vector_path(generation).name:
                 old.unlink(missing_ok=True)
+
+    def _save_lexical(self, lexical: LexicalIndex, generation: int) -> None:
+        lexical.save(self._lexical_path(generation))
+        for old in self.index_dir.glob("bm25-*"):
+            if old.name != self._lexical_path(generation).name:
+                shutil.rmtree(old, ignore_errors=True)
 
 
 def _groups(items: Sequence[tuple[Document, list]], max_chunks: int) -> Iterator[list[tuple[Document, list]]]:

@@ -67,6 +67,7 @@ class Passage:
     page: int | None = None
     dense_score: float | None = None
     lexical_score: float | None = None
+    page_starts: tuple[int, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The passage as the CLI/JSON contract prints it."""

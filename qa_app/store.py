@@ -17,7 +17,7 @@ from qa_app.chunking import ChunkSpan
 from qa_app.errors import IndexMismatchError, NotFoundError
 from qa_app.records import Chunk, Document, DocumentInfo
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _m001_create_tables(db: sqlite3.Connection) -> None:
@@ -58,7 +58,23 @@ def _run_script(db: sqlite3.Connection, script: str) -> None:
             db.execute(statement)
 
 
-_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_create_tables]
+def _m002_feedback(db: sqlite3.Connection) -> None:
+    _run_script(
+        db,
+        """
+        CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            created_at TEXT NOT NULL,
+            question TEXT NOT NULL,
+            answer TEXT NOT NULL,
+            citations TEXT NOT NULL,
+            rating INTEGER NOT NULL CHECK (rating IN (-1, 1))
+        );
+        """,
+    )
+
+
+_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_create_tables, _m002_feedback]
 
 
 @dataclass(frozen=True)
@@ -253,6 +269,40 @@ class Store:
         ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
         matrix = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32).reshape(len(rows), -1)
         return ids, matrix
+
+    def chunk_texts(self) -> tuple[np.ndarray, list[str]]:
+        """All chunk ids with their title and text, for the lexical index."""
+        rows = self._query(
+            "SELECT c.id, d.title || char(10) || substr(d.text, c.start + 1, c.end - c.start)"
+            " FROM chunks c JOIN documents d ON d.doc_id = c.doc_id ORDER BY c.id"
+        )
+        return np.array([row[0] for row in rows], dtype=np.int64), [row[1] for row in rows]
+
+    def chunk_ids_where(self, where: str, params: Sequence) -> np.ndarray:
+        """Ids of the chunks whose document matches an SQL condition on `d` (documents)."""
+        rows = self._query(f"SELECT c.id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE {where}", params)
+        return np.array([row[0] for row in rows], dtype=np.int64)
+
+    def span_text(self, doc_id: str, start: int, end: int) -> str | None:
+        """`document.text[start:end]`, read from the database (to check citations)."""
+        rows = self._query(
+            "SELECT substr(text, ? + 1, ? - ?) FROM documents WHERE doc_id = ?", (start, end, start, doc_id)
+        )
+        return rows[0][0] if rows else None
+
+    def add_feedback(self, question: str, answer: str, citations: list[dict], rating: int) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO feedback (created_at, question, answer, citations, rating) VALUES (?, ?, ?, ?, ?)",
+                (_now(), question, answer, json.dumps(citations, ensure_ascii=False), rating),
+            )
+
+    def feedback(self) -> list[dict]:
+        rows = self._query("SELECT created_at, question, answer, citations, rating FROM feedback ORDER BY id")
+        return [
+            {"created_at": at, "question": q, "answer": a, "citations": json.loads(c), "rating": r}
+            for at, q, a, c, r in rows
+        ]
 
     def counts(self) -> tuple[int, int]:
         """Number of documents and of chunks."""

@@ -109,9 +109,10 @@ def test_a_second_library_sees_writes_without_reopening(fake_library: Library, t
     assert reader.search("chess champion Okafor", k=1)[0].title == "Teenager wins national chess title"
 
 
-def test_faiss_results_match_brute_force_numpy(fake_library: Library, tmp_path: Path):
-    fake_library.add(write_articles(tmp_path / "articles"))
-    fake_library.add([CORPUS])
+def test_faiss_results_match_brute_force_numpy(tmp_path: Path):
+    settings = Settings(index_dir=tmp_path / "dense", retrieval_mode="dense", max_per_doc=100)
+    fake_library = Library(settings, embedder=HashingEmbedder())
+    fake_library.add([*write_articles(tmp_path / "articles"), CORPUS])
     ids, matrix = fake_library._store.vectors()
     for question in ["wheat harvest record", "troops Mexico sovereignty", "bridge cables"]:
         query = fake_library.embedder.embed([question])[0]

@@ -1,0 +1,161 @@
+"""Extractive answers: the best sentences of the retrieved passages, each cited verbatim, or an honest abstention."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa_app.embedder import Embedder
+from qa_app.errors import QAError
+from qa_app.lexical import terms
+from qa_app.records import Answer, Citation, Passage, Span, page_at
+from qa_app.retrieval import Query
+
+NOT_ANSWERED = "The indexed articles do not answer this question. The closest passages are listed below."
+LEXICAL_WEIGHT = 0.3  # weight of question-term coverage beside cosine similarity in a sentence's score
+SELECT_MARGIN = 0.12  # sentences scoring within this of the best one join the answer
+REDUNDANT = 0.9  # cosine above which a sentence repeats one already chosen
+SAME_FACT = 0.6  # cosine above which two sentences from different articles speak of the same thing
+_TIMELINE = re.compile(r"\b(when|latest|first|last|recent(ly)?|timeline|before|after|since|earlier|later)\b", re.I)
+_NUMBER = re.compile(r"\d[\d,.]*\d|\d")
+_DATE = re.compile(
+    r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.? \d{1,2}\b"
+    r"|\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b"
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One sentence of a retrieved passage, with its score."""
+
+    passage: Passage
+    start: int
+    end: int
+    text: str
+    score: float
+    vector: np.ndarray
+
+
+def _sentences(passages: Sequence[Passage]) -> list[tuple[Passage, Span, str]]:
+    """Each distinct sentence of the passages, with the passage it came from."""
+    seen: set[tuple[str, int, int]] = set()
+    found = []
+    for passage in passages:
+        for start, end in passage.sentences:
+            key = (passage.doc_id, start, end)
+            if key not in seen:
+                seen.add(key)
+                found.append((passage, (start, end), passage.text[start - passage.start : end - passage.start]))
+    return found
+
+
+def _facts(text: str) -> set[str]:
+    """Numbers and day/date expressions of a sentence, to spot articles that disagree."""
+    return {m.group().rstrip(".,") for m in _NUMBER.finditer(text)} | {m.group() for m in _DATE.finditer(text)}
+
+
+class Composer:
+    """Scores sentences against the question and composes a cited answer from the best ones."""
+
+    def __init__(self, embedder: Embedder, min_score: float = 0.45, max_sentences: int = 4) -> None:
+        self.embedder = embedder
+        self.min_score = min_score
+        self.max_sentences = max_sentences
+
+    def candidates(self, query: Query, passages: Sequence[Passage]) -> list[Candidate]:
+        """Every sentence of the passages, best first: cosine to the question plus term coverage."""
+        sentences = _sentences(passages)
+        if not sentences:
+            return []
+        vectors = self.embedder.embed([text for _, _, text in sentences])
+        cosine = vectors @ query.vector
+        question_terms = set(terms(query.question))
+        scored = []
+        for (passage, (start, end), text), vector, cos in zip(sentences, vectors, cosine, strict=True):
+            coverage = len(question_terms & set(terms(text))) / len(question_terms) if question_terms else 0.0
+            scored.append(Candidate(passage, start, end, text, float(cos) + LEXICAL_WEIGHT * coverage, vector))
+        return sorted(scored, key=lambda c: -c.score)
+
+    def _select(self, ranked: list[Candidate]) -> tuple[list[Candidate], list[tuple[Candidate, Candidate]]]:
+        """The best non-redundant sentences, plus pairs of close sentences whose figures differ."""
+        best = ranked[0].score
+        chosen: list[Candidate] = []
+        for candidate in ranked:
+            if candidate.score < max(self.min_score, best - SELECT_MARGIN) or len(chosen) == self.max_sentences:
+                break
+            if all(float(candidate.vector @ c.vector) < REDUNDANT for c in chosen):
+                chosen.append(candidate)
+        conflicts = []
+        for candidate in ranked[: 3 * self.max_sentences]:
+            if candidate.score < self.min_score:
+                break
+            for other in chosen:
+                pair = {other.passage.doc_id, candidate.passage.doc_id}
+                if len(pair) == 1 or any({a.passage.doc_id, b.passage.doc_id} == pair for a, b in conflicts):
+                    continue
+                if float(other.vector @ candidate.vector) < SAME_FACT:
+                    continue
+                mine, theirs = _facts(candidate.text), _facts(other.text)
+                if mine and theirs and mine != theirs and not (mine & theirs):
+                    conflicts.append((other, candidate))
+                    break
+        for _, candidate in conflicts:
+            if candidate not in chosen:
+                chosen.append(candidate)
+        return chosen, conflicts
+
+    def compose(self, query: Query, passages: Sequence[Passage], check: Callable[[Citation], bool]) -> Answer:
+        """An answer whose every sentence is a quote with a `[n]` marker, or an abstention."""
+        ranked = self.candidates(query, passages)
+        if not ranked or ranked[0].score < self.min_score:
+            return Answer(query.question, NOT_ANSWERED, False, (), tuple(passages))
+        chosen, conflicts = self._select(ranked)
+        if _TIMELINE.search(query.question):
+            chosen.sort(key=lambda c: (c.passage.published_at or "9999", c.passage.doc_id, c.start))
+        quotes = _merge_adjacent(chosen)
+        citations = []
+        for n, (passage, start, end, text) in enumerate(quotes, 1):
+            citation = Citation(n, passage.doc_id, passage.title, passage.source, passage.published_at, start, end,
+                                text, page_at(passage.page_starts, start))  # fmt: skip
+            if not check(citation):
+                raise QAError(f"internal error: citation [{n}] does not match its article text; run `qa-app check`")
+            citations.append(citation)
+        lines = [f"{c.quote} [{c.n}]" for c in citations]
+        notes = tuple(_conflict_note(a, b, citations) for a, b in conflicts)
+        return Answer(query.question, " ".join(lines + list(notes)), True, tuple(citations), tuple(passages), notes)
+
+
+def _merge_adjacent(chosen: list[Candidate]) -> list[tuple[Passage, int, int, str]]:
+    """Join sentences that follow each other in one paragraph of one passage into a single quote."""
+    quotes: list[tuple[Passage, int, int, str]] = []
+    for c in chosen:
+        if quotes and _follows(quotes[-1][0], quotes[-1][2], c):
+            passage, start = quotes[-1][0], quotes[-1][1]
+            quotes[-1] = (passage, start, c.end, passage.text[start - passage.start : c.end - passage.start])
+        else:
+            quotes.append((c.passage, c.start, c.end, c.text))
+    return quotes
+
+
+def _follows(passage: Passage, end: int, candidate: Candidate) -> bool:
+    """Whether `candidate` is the next sentence after offset `end` in the same paragraph of `passage`."""
+    if candidate.passage.chunk_id != passage.chunk_id or candidate.start < end:
+        return False
+    gap = passage.text[end - passage.start : candidate.start - passage.start]
+    return "\n" not in gap and _next_sentence(passage, end) == candidate.start
+
+
+def _next_sentence(passage: Passage, end: int) -> int | None:
+    starts = [s for s, _ in passage.sentences if s >= end]
+    return min(starts) if starts else None
+
+
+def _conflict_note(first: Candidate, second: Candidate, citations: Sequence[Citation]) -> str:
+    def marker(c: Candidate) -> str:
+        n = next(x.n for x in citations if x.doc_id == c.passage.doc_id and x.start <= c.start and c.end <= x.end)
+        return f"{c.passage.title} ({c.passage.published_at or 'undated'}) [{n}]"
+
+    return f"Note: the sources differ on this — compare {marker(first)} with {marker(second)}."
