@@ -39,3 +39,6 @@ format: install
 
 clean:
 	rm -rf $(VENV) embeddings/*.sqlite* embeddings/*.faiss
+
+bench-quality: install
+	$(BIN)/python benchmarks/quality.py

@@ -21,10 +21,16 @@ REDUNDANT = 0.9  # cosine above which a sentence repeats one already chosen
 SAME_FACT = 0.6  # cosine above which two sentences from different articles speak of the same thing
 _TIMELINE = re.compile(r"\b(when|latest|first|last|recent(ly)?|timeline|before|after|since|earlier|later)\b", re.I)
 _NUMBER = re.compile(r"\d[\d,.]*\d|\d")
-_DATE = re.compile(
-    r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.? \d{1,2}\b"
-    r"|\b(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b"
-)
+_NAMED = re.compile(r"(?<!^)(?<![.?!] )\b([A-Z][\w'’-]+|\d{2,})")  # capitalised words (not first) and numbers
+ANSWER_TYPE_BONUS = 0.1  # a sentence holding the kind of thing asked for (a number for "how many"...)
+_EXPECTS = (
+    (re.compile(r"\b(how (many|much|long|far|old)|what (percentage|share|number|amount))\b", re.I), _NUMBER),
+    (re.compile(r"\b(when|what (date|day|year|time))\b", re.I),
+     re.compile(r"\b(\d{4}|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Monday|Tuesday|Wednesday|Thursday"
+                r"|Friday|Saturday|Sunday|yesterday|today|last (week|month|year))", re.I)),
+    (re.compile(r"\bwho\b", re.I), re.compile(r"\b[A-Z][a-z]+ [A-Z][a-z]+")),
+)  # fmt: skip
+_DATE = re.compile(r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.? \d{1,2}\b")
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,7 @@ def _sentences(passages: Sequence[Passage]) -> list[tuple[Passage, Span, str]]:
 
 
 def _facts(text: str) -> set[str]:
-    """Numbers and day/date expressions of a sentence, to spot articles that disagree."""
+    """Numbers and month-day dates of a sentence, to spot articles that disagree."""
     return {m.group().rstrip(".,") for m in _NUMBER.finditer(text)} | {m.group() for m in _DATE.finditer(text)}
 
 
@@ -73,10 +79,12 @@ class Composer:
         vectors = self.embedder.embed([text for _, _, text in sentences])
         cosine = vectors @ query.vector
         question_terms = set(terms(query.question))
+        expected = [shape for asks, shape in _EXPECTS if asks.search(query.question)]
         scored = []
         for (passage, (start, end), text), vector, cos in zip(sentences, vectors, cosine, strict=True):
             coverage = len(question_terms & set(terms(text))) / len(question_terms) if question_terms else 0.0
-            scored.append(Candidate(passage, start, end, text, float(cos) + LEXICAL_WEIGHT * coverage, vector))
+            bonus = ANSWER_TYPE_BONUS if any(shape.search(text) for shape in expected) else 0.0
+            scored.append(Candidate(passage, start, end, text, float(cos) + LEXICAL_WEIGHT * coverage + bonus, vector))
         return sorted(scored, key=lambda c: -c.score)
 
     def _select(self, ranked: list[Candidate]) -> tuple[list[Candidate], list[tuple[Candidate, Candidate]]]:
@@ -110,8 +118,9 @@ class Composer:
     def compose(self, query: Query, passages: Sequence[Passage], check: Callable[[Citation], bool]) -> Answer:
         """An answer whose every sentence is a quote with a `[n]` marker, or an abstention."""
         ranked = self.candidates(query, passages)
-        if not ranked or ranked[0].score < self.min_score:
-            return Answer(query.question, NOT_ANSWERED, False, (), tuple(passages))
+        if not ranked or ranked[0].score < self.min_score or _missing_name(query.question, passages):
+            best = ranked[0].score if ranked else 0.0
+            return Answer(query.question, NOT_ANSWERED, False, (), tuple(passages), score=best)
         chosen, conflicts = self._select(ranked)
         if _TIMELINE.search(query.question):
             chosen.sort(key=lambda c: (c.passage.published_at or "9999", c.passage.doc_id, c.start))
@@ -125,7 +134,8 @@ class Composer:
             citations.append(citation)
         lines = [f"{c.quote} [{c.n}]" for c in citations]
         notes = tuple(_conflict_note(a, b, citations) for a, b in conflicts)
-        return Answer(query.question, " ".join(lines + list(notes)), True, tuple(citations), tuple(passages), notes)
+        text = " ".join(lines + list(notes))
+        return Answer(query.question, text, True, tuple(citations), tuple(passages), notes, ranked[0].score)
 
 
 def _merge_adjacent(chosen: list[Candidate]) -> list[tuple[Passage, int, int, str]]:
@@ -159,3 +169,9 @@ def _conflict_note(first: Candidate, second: Candidate, citations: Sequence[Cita
         return f"{c.passage.title} ({c.passage.published_at or 'undated'}) [{n}]"
 
     return f"Note: the sources differ on this — compare {marker(first)} with {marker(second)}."
+
+
+def _missing_name(question: str, passages: Sequence[Passage]) -> bool:
+    """Whether the question names someone or something (or a number) that no retrieved passage mentions."""
+    found = " ".join(f"{p.title} {p.text}" for p in passages).lower()
+    return any(name.lower().strip("'’") not in found for name in _NAMED.findall(question.strip()))

@@ -14,9 +14,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from qa_app.config import load_settings
+from qa_app.documents import parse_date
 from qa_app.errors import QAError
 from qa_app.library import Library
 from qa_app.library import Progress as AddProgress
+from qa_app.records import Answer
+from qa_app.retrieval import SearchFilters
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Newsdesk Q&A: grounded answers over news articles.")
 err = Console(stderr=True)
@@ -27,6 +30,13 @@ IndexDir = Annotated[
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 TopK = Annotated[int | None, typer.Option("-k", "--k", min=1, max=100, help="Number of passages.")]
+
+
+After = Annotated[str | None, typer.Option("--after", help="Only articles published on or after this date.")]
+Before = Annotated[str | None, typer.Option("--before", help="Only articles published on or before this date.")]
+Sources = Annotated[
+    list[str] | None, typer.Option("--source", help="Only articles whose source or outlet contains this.")
+]
 
 
 def _library(index_dir: Path | None) -> Library:
@@ -71,17 +81,98 @@ def index(
 def search(
     question: Annotated[str, typer.Argument(help="What to look for.")],
     k: TopK = None,
+    after: After = None,
+    before: Before = None,
+    source: Sources = None,
     index_dir: IndexDir = None,
     as_json: AsJson = False,
 ) -> None:
     """Show the passages that best match a question."""
-    passages = _library(index_dir).search(question, k)
+    passages = _library(index_dir).search(question, k, _filters(after, before, source))
     if as_json:
         _print_json({"question": question, "passages": [p.to_json() for p in passages]})
         return
     for rank, p in enumerate(passages, 1):
         typer.echo(f"{rank}. [{p.score:.3f}] {p.title} ({p.published_at or 'undated'}, {p.source})")
         typer.echo(f"   {p.text}\n")
+
+
+def _filters(after: str | None, before: str | None, sources: list[str] | None) -> SearchFilters | None:
+    try:
+        after, before = parse_date(after), parse_date(before)
+    except ValueError as exc:
+        raise QAError(f"--after/--before: {exc}") from exc
+    if not (after or before or sources):
+        return None
+    return SearchFilters(published_after=after, published_before=before, sources=tuple(sources or ()))
+
+
+def _print_answer(answer: Answer) -> None:
+    typer.echo(answer.text)
+    if answer.citations:
+        typer.echo("")
+    for c in answer.citations:
+        page = f", p. {c.page}" if c.page else ""
+        typer.echo(f"[{c.n}] {c.title} ({c.published_at or 'undated'}, {c.source}{page})\n    “{c.quote}”")
+    if not answer.answered:
+        for rank, p in enumerate(answer.passages[:3], 1):
+            typer.echo(f"\n{rank}. {p.title} ({p.published_at or 'undated'}, {p.source})\n   {p.text}")
+
+
+def _ask_batch(library: Library, batch: Path, k: int | None, filters: SearchFilters | None) -> None:
+    """One JSON answer per input line, in order; a bad line gets an error object and the rest go on."""
+    try:
+        lines = batch.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise QAError(f"{batch}: cannot read the batch file ({exc})") from exc
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            question = record.get("question") if isinstance(record, dict) else None
+            if not isinstance(question, str) or not question.strip():
+                raise QAError('expected an object with a non-empty "question" string')
+            _print_json(library.ask(question, k=k, filters=filters).to_json())
+        except (json.JSONDecodeError, QAError) as exc:
+            _print_json({"line": number, "error": f"{batch.name} line {number}: {exc}"})
+
+
+@app.command()
+def ask(
+    question: Annotated[str | None, typer.Argument(help="The question.")] = None,
+    batch: Annotated[Path | None, typer.Option("--batch", help='JSONL file, one {"question": ...} per line.')] = None,
+    k: TopK = None,
+    after: After = None,
+    before: Before = None,
+    source: Sources = None,
+    index_dir: IndexDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Answer a question with verbatim, cited quotes from the articles."""
+    if (question is None) == (batch is None):
+        raise QAError("give either a question or --batch FILE.jsonl")
+    library = _library(index_dir)
+    filters = _filters(after, before, source)
+    if batch is not None:
+        _ask_batch(library, batch, k, filters)
+        return
+    answer = library.ask(question, k=k, filters=filters)
+    if as_json:
+        _print_json(answer.to_json())
+    else:
+        _print_answer(answer)
+
+
+@app.command()
+def feedback(index_dir: IndexDir = None, as_json: AsJson = False) -> None:
+    """Export the thumbs up/down given to answers in the web app."""
+    rows = _library(index_dir).feedback()
+    if as_json:
+        _print_json({"feedback": rows})
+        return
+    for row in rows:
+        typer.echo(f"{row['created_at']}  {'+1' if row['rating'] > 0 else '-1'}  {row['question']}")
 
 
 @app.command("list")

@@ -122,6 +122,7 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     passages: tuple[Passage, ...] = ()
     notes: tuple[str, ...] = ()
+    score: float = 0.0  # evidence of the best sentence (see README, "Abstention")
 
     def to_json(self) -> dict[str, Any]:
         return {

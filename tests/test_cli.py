@@ -83,3 +83,28 @@ def test_errors_are_one_line_without_traceback(args: list[str], message: str, tm
     result = qa_app(*args, "--index-dir", tmp_path / "index", check=False)
     assert result.returncode != 0
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ask_json_and_human_output(cli_index: Path):
+    out = json.loads(qa_app("ask", "Who rejected the proposal to send US troops into Mexico?", "--json",
+                            "--index-dir", cli_index).stdout)  # fmt: skip
+    assert out["answered"] and "Sheinbaum" in out["answer"]
+    assert out["citations"][0]["title"] == SEED_TITLE
+    human = qa_app("ask", "What is the boiling point of tungsten?", "--index-dir", cli_index).stdout
+    assert "do not answer this question" in human
+
+
+def test_ask_batch_keeps_order_and_reports_bad_lines(cli_index: Path, tmp_path: Path):
+    batch = tmp_path / "questions.jsonl"
+    batch.write_text(
+        '{"question": "Did Mexico accept American troops?"}\nnot json\n{"q": 1}\n'
+        '{"question": "How much will the bridge repairs cost?"}\n',
+        encoding="utf-8",
+    )
+    lines = [json.loads(line) for line in qa_app("ask", "--batch", batch, "--json", "--index-dir", cli_index)
+             .stdout.splitlines()]  # fmt: skip
+    assert len(lines) == 4
+    assert lines[0]["question"] == "Did Mexico accept American troops?" and lines[0]["citations"]
+    assert lines[1]["line"] == 2 and "questions.jsonl line 2" in lines[1]["error"]
+    assert lines[2]["line"] == 3 and "question" in lines[2]["error"]
+    assert "4.2 million" in lines[3]["answer"]

@@ -1,0 +1,154 @@
+"""Grounded answers with the real model: citations, abstention, filters, follow-ups, disagreements."""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from qa_app.answer import NOT_ANSWERED
+from qa_app.config import Settings
+from qa_app.documents import make_document
+from qa_app.embedder import SentenceTransformerEmbedder
+from qa_app.library import Library
+from qa_app.retrieval import SearchFilters, is_follow_up
+from tests.articles import write_articles
+from tests.conftest import CORPUS, SEED_TITLE
+
+STRIKE = (
+    "Dockworkers walk off the job at Port of Carrow",
+    "About 4,000 dockworkers at the Port of Carrow walked off the job on Monday, March 3, halting container "
+    "traffic. The union said talks on a new contract had broken down.",
+    "2025-03-05",
+    "Harbor City Ledger",
+)
+STRIKE_OTHER = (
+    "Carrow port strike strands cargo ships",
+    "A strike by some 5,200 dockworkers at the Port of Carrow entered its third day with no settlement in sight. "
+    "Dozens of cargo ships waited offshore.",
+    "2025-03-06",
+    "Eastbrook Courier",
+)
+
+
+@pytest.fixture(scope="module")
+def answers(tmp_path_factory: pytest.TempPathFactory, model: SentenceTransformerEmbedder) -> Library:
+    root = tmp_path_factory.mktemp("answers")
+    library = Library(Settings(index_dir=root / "index"), embedder=model)
+    strikes = [
+        make_document(title=t, text=body, source=f"{outlet.lower().replace(' ', '-')}.example/strike",
+                      published_at=date, metadata={"outlet": outlet})
+        for t, body, date, outlet in (STRIKE, STRIKE_OTHER)
+    ]  # fmt: skip
+    library.add([CORPUS, *write_articles(root / "articles"), *strikes])
+    yield library
+    library.close()
+
+
+def _assert_grounded(library: Library, answer) -> None:
+    for citation in answer.citations:
+        assert library.document(citation.doc_id).text[citation.start : citation.end] == citation.quote
+        assert f"[{citation.n}]" in answer.text
+    assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+
+
+def test_answerable_question_cites_the_seed_article(answers: Library):
+    answer = answers.ask("Who rejected the proposal to send US troops into Mexico?")
+    assert answer.answered
+    assert "Sheinbaum" in answer.text
+    assert answer.citations[0].title == SEED_TITLE
+    assert answer.citations[0].published_at == "2025-05-03"
+    _assert_grounded(answers, answer)
+    # every sentence of the answer is a quote followed by its marker
+    body = answer.text
+    for c in answer.citations:
+        body = body.replace(f"{c.quote} [{c.n}]", "")
+    assert body.strip() == ""
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What is the boiling point of tungsten?", "Who won the 1966 World Cup?", "Who is the mayor of Dunmore?"],
+)
+def test_unrelated_questions_are_not_answered(answers: Library, question: str):
+    answer = answers.ask(question)
+    assert not answer.answered
+    assert answer.text == NOT_ANSWERED and answer.citations == ()
+    assert answer.passages, "the closest passages are still shown"
+
+
+def test_json_contract(answers: Library):
+    data = answers.ask("Did Mexico accept American troops?").to_json()
+    assert set(data) == {"question", "answer", "answered", "citations", "passages"}
+    assert set(data["citations"][0]) == {"n", "doc_id", "title", "source", "published_at", "start", "end",
+                                         "quote", "page"}  # fmt: skip
+    assert set(data["passages"][0]) == {"doc_id", "chunk_id", "title", "source", "published_at", "start", "end",
+                                        "text", "score"}  # fmt: skip
+
+
+SEED_TEXT = (CORPUS / "sheinbaum-rejects-us-troops.md").read_text(encoding="utf-8").split("---", 2)[2]
+SEED_SENTENCES = [s for s in re.split(r"(?<=[.!?])\s+", SEED_TEXT) if len(s.split()) >= 6]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.integers(0, len(SEED_SENTENCES) - 1), st.integers(0, 10_000))
+def test_property_every_citation_is_verbatim(answers: Library, index: int, seed: int):
+    words = SEED_SENTENCES[index].split()
+    rng = random.Random(seed)
+    start = rng.randrange(0, max(1, len(words) - 5))
+    question = " ".join(words[start : start + rng.randint(4, 10)]) + "?"
+    _assert_grounded(answers, answers.ask(question))
+
+
+def test_date_filter_excludes_articles(answers: Library):
+    question = "Did Mexico accept American troops?"
+    everything = answers.search(question, k=5)
+    assert everything[0].title == SEED_TITLE
+    before = answers.search(question, k=5, filters=SearchFilters(published_before="2025-04-01"))
+    assert before and all(p.published_at and p.published_at <= "2025-04-01" for p in before)
+    after = answers.ask(question, filters=SearchFilters(published_after="2025-05-04"))
+    assert all(c.title != SEED_TITLE for c in after.citations)
+
+
+def test_source_filter_matches_outlet(answers: Library):
+    passages = answers.search("dockworkers strike", k=5, filters=SearchFilters(sources=("eastbrook",)))
+    assert {p.title for p in passages} == {STRIKE_OTHER[0]}
+
+
+def test_follow_up_uses_the_previous_question(answers: Library):
+    assert is_follow_up("What did she say about it?")
+    assert not is_follow_up("How much will the Harbor Street bridge repairs cost?")
+    mexico = "Who rejected the proposal to send US troops into Mexico?"
+    chess = "Who won the national chess championship?"
+    assert answers.search("How old is she?", k=3, history=[mexico])[0].title == SEED_TITLE
+    assert answers.search("How old is she?", k=3, history=[mexico, chess])[0].title == "Teenager wins national chess title"
+    # a self-contained question ignores the history
+    bridge = answers.search("How much will the Harbor Street bridge repairs cost?", k=1, history=[chess])
+    assert bridge[0].title == "Harbor bridge closes for repairs"
+
+
+def test_disagreeing_sources_are_both_shown(answers: Library):
+    answer = answers.ask("How many dockworkers went on strike at the Port of Carrow?")
+    assert answer.answered
+    assert "4,000" in answer.text and "5,200" in answer.text
+    assert {c.title for c in answer.citations} >= {STRIKE[0], STRIKE_OTHER[0]}
+    assert answer.notes and "differ" in answer.notes[0]
+    _assert_grounded(answers, answer)
+
+
+def test_timeline_questions_order_quotes_by_date(answers: Library):
+    answer = answers.ask("When did the dockworkers strike at the Port of Carrow start?")
+    dates = [c.published_at for c in answer.citations]
+    assert dates == sorted(dates)
+
+
+def test_diversity_caps_passages_per_article(answers: Library, tmp_path: Path):
+    passages = answers.search("troops Mexico border sovereignty Sheinbaum Trump", k=8)
+    per_doc = {}
+    for p in passages:
+        per_doc[p.doc_id] = per_doc.get(p.doc_id, 0) + 1
+    assert max(per_doc.values()) <= 2
