@@ -15,13 +15,15 @@ from qa_app.records import Answer, Citation, Passage, Span, page_at
 from qa_app.retrieval import Query
 
 NOT_ANSWERED = "The indexed articles do not answer this question. The closest passages are listed below."
-LEXICAL_WEIGHT = 0.3  # weight of question-term coverage beside cosine similarity in a sentence's score
+LEXICAL_WEIGHT = 0.2  # weight of question-term coverage beside cosine similarity in a sentence's evidence
+HEADLINE_PENALTY = 0.3  # ranking only: prefer sentences that add detail beyond restating the article's title
 SELECT_MARGIN = 0.12  # sentences scoring within this of the best one join the answer
 REDUNDANT = 0.9  # cosine above which a sentence repeats one already chosen
 SAME_FACT = 0.6  # cosine above which two sentences from different articles speak of the same thing
 _TIMELINE = re.compile(r"\b(when|latest|first|last|recent(ly)?|timeline|before|after|since|earlier|later)\b", re.I)
 _NUMBER = re.compile(r"\d[\d,.]*\d|\d")
 _NAMED = re.compile(r"(?<!^)(?<![.?!] )\b([A-Z][\w'’-]+|\d{2,})")  # capitalised words (not first) and numbers
+_NAME_SUFFIXES = {"based", "born", "led", "owned", "run"}  # "Monterrey-based" names Monterrey
 ANSWER_TYPE_BONUS = 0.1  # a sentence holding the kind of thing asked for (a number for "how many"...)
 _EXPECTS = (
     (re.compile(r"\b(how (many|much|long|far|old)|what (percentage|share|number|amount))\b", re.I), _NUMBER),
@@ -41,7 +43,8 @@ class Candidate:
     start: int
     end: int
     text: str
-    score: float
+    evidence: float  # how well the sentence matches the question (decides abstention)
+    score: float  # evidence minus the headline penalty (decides which sentences are quoted)
     vector: np.ndarray
 
 
@@ -72,11 +75,13 @@ class Composer:
         self.max_sentences = max_sentences
 
     def candidates(self, query: Query, passages: Sequence[Passage]) -> list[Candidate]:
-        """Every sentence of the passages, best first: cosine to the question plus term coverage."""
+        """Every sentence of the passages, best first (see README, "Extractive composer")."""
         sentences = _sentences(passages)
         if not sentences:
             return []
-        vectors = self.embedder.embed([text for _, _, text in sentences])
+        titles = sorted({p.title for p in passages})
+        embedded = self.embedder.embed([text for _, _, text in sentences] + titles)
+        vectors, title_vectors = embedded[: len(sentences)], dict(zip(titles, embedded[len(sentences) :], strict=True))
         cosine = vectors @ query.vector
         question_terms = set(terms(query.question))
         expected = [shape for asks, shape in _EXPECTS if asks.search(query.question)]
@@ -84,7 +89,9 @@ class Composer:
         for (passage, (start, end), text), vector, cos in zip(sentences, vectors, cosine, strict=True):
             coverage = len(question_terms & set(terms(text))) / len(question_terms) if question_terms else 0.0
             bonus = ANSWER_TYPE_BONUS if any(shape.search(text) for shape in expected) else 0.0
-            scored.append(Candidate(passage, start, end, text, float(cos) + LEXICAL_WEIGHT * coverage + bonus, vector))
+            evidence = float(cos) + LEXICAL_WEIGHT * coverage + bonus
+            headline = HEADLINE_PENALTY * float(vector @ title_vectors[passage.title])
+            scored.append(Candidate(passage, start, end, text, evidence, evidence - headline, vector))
         return sorted(scored, key=lambda c: -c.score)
 
     def _select(self, ranked: list[Candidate]) -> tuple[list[Candidate], list[tuple[Candidate, Candidate]]]:
@@ -92,14 +99,16 @@ class Composer:
         best = ranked[0].score
         chosen: list[Candidate] = []
         for candidate in ranked:
-            if candidate.score < max(self.min_score, best - SELECT_MARGIN) or len(chosen) == self.max_sentences:
+            if len(chosen) == self.max_sentences or candidate.score < best - SELECT_MARGIN:
                 break
+            if candidate.evidence < self.min_score:
+                continue
             if all(float(candidate.vector @ c.vector) < REDUNDANT for c in chosen):
                 chosen.append(candidate)
         conflicts = []
         for candidate in ranked[: 3 * self.max_sentences]:
-            if candidate.score < self.min_score:
-                break
+            if candidate.evidence < self.min_score:
+                continue
             for other in chosen:
                 pair = {other.passage.doc_id, candidate.passage.doc_id}
                 if len(pair) == 1 or any({a.passage.doc_id, b.passage.doc_id} == pair for a, b in conflicts):
@@ -118,10 +127,10 @@ class Composer:
     def compose(self, query: Query, passages: Sequence[Passage], check: Callable[[Citation], bool]) -> Answer:
         """An answer whose every sentence is a quote with a `[n]` marker, or an abstention."""
         ranked = self.candidates(query, passages)
-        if not ranked or ranked[0].score < self.min_score or _missing_name(query.question, passages):
-            best = ranked[0].score if ranked else 0.0
+        best = max((c.evidence for c in ranked), default=0.0)
+        chosen, conflicts = self._select(ranked) if best >= self.min_score else ([], [])
+        if not chosen or _missing_name(query.question, passages):
             return Answer(query.question, NOT_ANSWERED, False, (), tuple(passages), score=best)
-        chosen, conflicts = self._select(ranked)
         if _TIMELINE.search(query.question):
             chosen.sort(key=lambda c: (c.passage.published_at or "9999", c.passage.doc_id, c.start))
         quotes = _merge_adjacent(chosen)
@@ -135,7 +144,7 @@ class Composer:
         lines = [f"{c.quote} [{c.n}]" for c in citations]
         notes = tuple(_conflict_note(a, b, citations) for a, b in conflicts)
         text = " ".join(lines + list(notes))
-        return Answer(query.question, text, True, tuple(citations), tuple(passages), notes, ranked[0].score)
+        return Answer(query.question, text, True, tuple(citations), tuple(passages), notes, best)
 
 
 def _merge_adjacent(chosen: list[Candidate]) -> list[tuple[Passage, int, int, str]]:
@@ -174,4 +183,5 @@ def _conflict_note(first: Candidate, second: Candidate, citations: Sequence[Cita
 def _missing_name(question: str, passages: Sequence[Passage]) -> bool:
     """Whether the question names someone or something (or a number) that no retrieved passage mentions."""
     found = " ".join(f"{p.title} {p.text}" for p in passages).lower()
-    return any(name.lower().strip("'’") not in found for name in _NAMED.findall(question.strip()))
+    names = (re.sub(r"['’]s?$", "", name).lower() for name in _NAMED.findall(question.strip()))
+    return any(part not in found for name in names for part in name.split("-") if part not in _NAME_SUFFIXES)

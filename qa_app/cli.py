@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from qa_app.config import load_settings
 from qa_app.documents import parse_date
 from qa_app.errors import QAError
+from qa_app.integrity import check_index
 from qa_app.library import Library
 from qa_app.library import Progress as AddProgress
 from qa_app.records import Answer
@@ -175,6 +175,29 @@ def feedback(index_dir: IndexDir = None, as_json: AsJson = False) -> None:
         typer.echo(f"{row['created_at']}  {'+1' if row['rating'] > 0 else '-1'}  {row['question']}")
 
 
+@app.command()
+def check(
+    repair: Annotated[bool, typer.Option("--repair", help="Rebuild the FAISS and BM25 files from SQLite.")] = False,
+    index_dir: IndexDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Verify that the database, the FAISS file and the BM25 index agree."""
+    report = check_index(_library(index_dir), repair=repair)
+    if as_json:
+        _print_json(report.to_json())
+    else:
+        facts = report.facts
+        typer.echo(f"{facts['documents']} documents, {facts['chunks']} chunks, generation {facts['generation']}, "
+                   f"model {facts['model']}")  # fmt: skip
+        for line in report.repaired:
+            typer.echo(f"repaired: {line}")
+        for problem in report.problems:
+            typer.echo(f"problem: {problem}")
+        typer.echo("ok" if not report.problems else "run `qa-app check --repair` to rebuild from the database")
+    if report.problems:
+        raise typer.Exit(1)
+
+
 @app.command("list")
 def list_documents(index_dir: IndexDir = None, as_json: AsJson = False) -> None:
     """List the indexed documents."""
@@ -228,7 +251,7 @@ def serve(
     command = [sys.executable, "-m", "streamlit", "run", str(page), "--server.port", str(port),
                "--server.address", host, "--server.headless", "true",
                "--browser.gatherUsageStats", "false"]  # fmt: skip
-    raise typer.Exit(subprocess.call(command, env=env))
+    os.execve(sys.executable, command, env)  # become Streamlit, so stopping `serve` stops the server
 
 
 def main() -> None:

@@ -7,8 +7,10 @@ import shutil
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+import numpy as np
 from filelock import FileLock, Timeout
 
 from qa_app.answer import Composer
@@ -165,7 +167,8 @@ class Library:
         docs_done = chunks_done = 0
         for group in _groups(chunked, _WRITE_GROUP_CHUNKS):
             texts = [_embedding_text(doc.title, doc.text[c.start : c.end]) for doc, chunks in group for c in chunks]
-            vectors = self.embedder.embed(texts, batch_size=self.settings.embed_batch_size)
+            report = partial(_report, progress, docs_done, len(chunked), chunks_done, total_chunks)
+            vectors = self._embed(texts, report)
             new, offset = [], 0
             for doc, chunks in group:
                 new.append(NewDocument(doc, chunks, vectors[offset : offset + len(chunks)]))
@@ -173,11 +176,21 @@ class Library:
             results.extend(self._write_new(new))
             docs_done += len(group)
             chunks_done += offset
-            if progress:
-                progress(Progress(docs_done, len(chunked), chunks_done, total_chunks))
+            _report(progress, docs_done, len(chunked), chunks_done, total_chunks, 0)
         if pending:
             self._indexes()  # build and save the lexical index once per batch, not once per group
         return results
+
+    def _embed(self, texts: list[str], embedded: Callable[[int], None]) -> np.ndarray:
+        """Embed in length-sorted batches (little padding), reporting the count done after each batch."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        size = self.settings.embed_batch_size
+        vectors = np.zeros((len(texts), self.embedder.dimension), dtype=np.float32)
+        for first in range(0, len(order), size):
+            batch = order[first : first + size]
+            vectors[batch] = self.embedder.embed([texts[i] for i in batch], batch_size=size)
+            embedded(first + len(batch))
+        return vectors
 
     def remove(self, doc_id: str) -> DocumentInfo:
         """Delete one document, its chunks and its vectors."""
@@ -222,6 +235,20 @@ class Library:
         self._generation = change.generation
         self._lexical = None
         self._save(vectors, change.generation)
+
+    def rebuild_derived(self) -> list[str]:
+        """Rebuild the FAISS and BM25 files from SQLite and delete leftovers; returns what was done."""
+        with self._write_lock, self._lock:
+            generation = self._store.generation()
+            vectors = self._rebuild_vectors()
+            lexical = LexicalIndex.build(*self._store.chunk_texts())
+            self._save(vectors, generation)
+            self._save_lexical(lexical, generation)
+            for leftover in self.index_dir.glob(".*.tmp"):
+                shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
+            self._vectors, self._lexical, self._generation = vectors, lexical, generation
+        return [f"rebuilt {self._vector_path(generation).name} ({len(vectors)} vectors) and "
+                f"{self._lexical_path(generation).name} from {DB_NAME}"]  # fmt: skip
 
     # ---- the derived index files ---------------------------------------------------------
 
@@ -302,6 +329,11 @@ class Library:
         for old in self.index_dir.glob("bm25-*"):
             if old.name != self._lexical_path(generation).name:
                 shutil.rmtree(old, ignore_errors=True)
+
+
+def _report(progress: ProgressCallback | None, docs: int, docs_total: int, chunks: int, total: int, more: int) -> None:
+    if progress:
+        progress(Progress(docs, docs_total, chunks + more, total))
 
 
 def _groups(items: Sequence[tuple[Document, list]], max_chunks: int) -> Iterator[list[tuple[Document, list]]]:

@@ -177,6 +177,7 @@ class DocumentInfo:
     published_at: str | None
     added_at: str
     chunks: int
+    outlet: str | None = None  # metadata "outlet" (not part of `list --json`)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -125,7 +125,8 @@ def test_follow_up_uses_the_previous_question(answers: Library):
     mexico = "Who rejected the proposal to send US troops into Mexico?"
     chess = "Who won the national chess championship?"
     assert answers.search("How old is she?", k=3, history=[mexico])[0].title == SEED_TITLE
-    assert answers.search("How old is she?", k=3, history=[mexico, chess])[0].title == "Teenager wins national chess title"
+    chess_first = answers.search("How old is she?", k=3, history=[mexico, chess])[0]
+    assert chess_first.title == "Teenager wins national chess title"
     # a self-contained question ignores the history
     bridge = answers.search("How much will the Harbor Street bridge repairs cost?", k=1, history=[chess])
     assert bridge[0].title == "Harbor bridge closes for repairs"

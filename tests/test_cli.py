@@ -108,3 +108,8 @@ def test_ask_batch_keeps_order_and_reports_bad_lines(cli_index: Path, tmp_path: 
     assert lines[1]["line"] == 2 and "questions.jsonl line 2" in lines[1]["error"]
     assert lines[2]["line"] == 3 and "question" in lines[2]["error"]
     assert "4.2 million" in lines[3]["answer"]
+
+
+def test_check_reports_a_healthy_index(cli_index: Path):
+    report = json.loads(qa_app("check", "--json", "--index-dir", cli_index).stdout)
+    assert report["ok"] and report["problems"] == [] and report["documents"] >= 3

@@ -15,6 +15,7 @@ Checks benchmarks/data/articles.jsonl and benchmarks/data/questions.jsonl
 Run from the repository root:  python3 benchmarks/data/validate.py
 Exits with status 1 if any problem is found.
 """
+
 import json
 import re
 import sys
@@ -26,8 +27,7 @@ ROOT = DATA.parent.parent
 SEED_NAME = "sheinbaum-rejects-us-troops.txt"
 SEED_CANDIDATES = [Path("/work/shared/corpus") / SEED_NAME, ROOT / "corpus" / SEED_NAME]
 
-ARTICLE_FIELDS = {"title": str, "body": str, "published_at": str,
-                  "source": str, "author": str, "category": str}
+ARTICLE_FIELDS = {"title": str, "body": str, "published_at": str, "source": str, "author": str, "category": str}
 QUESTION_FIELDS = {"id", "question", "gold_titles", "answer", "answerable"}
 N_ARTICLES = 30
 MIN_WORDS, MAX_WORDS = 250, 600
@@ -116,9 +116,13 @@ def check_questions(questions, bodies, article_titles, seed_title):
     answerable = [q for q in questions if q.get("answerable") is True]
     seed_q = [q for q in answerable if seed_title in q.get("gold_titles", [])]
     unanswerable = [q for q in questions if q.get("answerable") is False]
-    counts = {"questions": len(questions), "answerable": len(answerable),
-              "seed": len(seed_q), "article": len(answerable) - len(seed_q),
-              "unanswerable": len(unanswerable)}
+    counts = {
+        "questions": len(questions),
+        "answerable": len(answerable),
+        "seed": len(seed_q),
+        "article": len(answerable) - len(seed_q),
+        "unanswerable": len(unanswerable),
+    }
     if counts["seed"] < MIN_SEED_Q:
         problem(f"only {counts['seed']} seed questions (< {MIN_SEED_Q})")
     if counts["article"] < MIN_ARTICLE_Q:
@@ -140,8 +144,7 @@ def main():
         bodies[seed_title] = seed_body
     counts = check_questions(questions, bodies, [a.get("title") for a in articles], seed_title)
 
-    print(f"articles: {len(articles)} (+ seed), " +
-          ", ".join(f"{k}: {v}" for k, v in counts.items()))
+    print(f"articles: {len(articles)} (+ seed), " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
     if problems:
         print(f"\n{len(problems)} problem(s):")
         for p in problems:

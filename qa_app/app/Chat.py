@@ -1,17 +1,149 @@
-"""Chat page (placeholder until the front-end issue): ask a question, see the matching passages."""
+"""Chat page: questions about the indexed articles, answered with quotes that link to their articles."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from functools import cache
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
-from qa_app.app.state import get_library
+from qa_app.app import state, widgets
+from qa_app.app.export import ExportTurn, conversation_markdown
+from qa_app.app.render import citation_card, escape_markdown, passage_card
+from qa_app.app.state import Turn
+from qa_app.errors import QAError
+from qa_app.records import Document
+from qa_app.retrieval import SearchFilters
 
-st.set_page_config(page_title="Newsdesk Q&A", page_icon="📰")
+library = state.start_page()
+state.init_chat()
+
+
+def sidebar() -> tuple[SearchFilters, int, bool]:
+    """Filters, k and the passages toggle; they apply to the next question."""
+    st.sidebar.header("Search filters")
+    after = st.sidebar.date_input(
+        "Published on or after", value=None, key="after", min_value=date(1900, 1, 1), max_value=date(2100, 12, 31)
+    )
+    before = st.sidebar.date_input(
+        "Published on or before", value=None, key="before", min_value=date(1900, 1, 1), max_value=date(2100, 12, 31)
+    )
+    if after and before and after > before:
+        st.sidebar.warning("The start date is after the end date: nothing can match.")
+    options = state.source_options(library)
+    sources = st.sidebar.multiselect("Sources", options, key="sources", placeholder="All sources")
+    if "k" not in st.session_state:  # set once here, not as the slider's default: its state is kept across pages
+        st.session_state.k = library.settings.top_k
+    k = st.sidebar.slider("Passages to retrieve (k)", 1, 30, key="k")
+    show = st.sidebar.toggle("Show retrieved passages with scores", key="show_passages")
+    filters = SearchFilters(
+        published_after=after.isoformat() if after else None,
+        published_before=before.isoformat() if before else None,
+        sources=tuple(sources),
+    )
+    return filters, k, show
+
+
+def ask(question: str, filters: SearchFilters, k: int) -> Turn:
+    """Ask the library, with the earlier questions as history; keep what the chat needs to redraw it."""
+    turn_id = st.session_state.next_turn
+    st.session_state.next_turn += 1
+    try:
+        result = library.ask(question, history=state.previous_questions(), k=k, filters=filters)
+    except QAError as exc:
+        return Turn(turn_id, question, None, filters=filters, error=str(exc))
+
+    @cache
+    def lookup(doc_id: str) -> Document | None:
+        return state.document_or_none(library, doc_id)
+
+    cards = tuple(citation_card(c, lookup) for c in result.citations)
+    passages = tuple(passage_card(p, lookup) for p in result.passages)
+    return Turn(turn_id, question, result, cards, passages, filters)
+
+
+def record_feedback(turn_id: int) -> None:
+    """Store a thumbs up/down (st.feedback gives 1 for up, 0 for down, None when cleared)."""
+    value = st.session_state.get(f"feedback-{turn_id}")
+    turn = next((t for t in state.turns() if t.id == turn_id), None)
+    if value is None or turn is None or turn.answer is None:
+        return
+    rating = 1 if value == 1 else -1
+    try:
+        library.record_feedback(turn.answer, rating)
+    except QAError as exc:
+        st.toast(f"Feedback not saved: {escape_markdown(str(exc))}", icon=":material/error:")
+        return
+    turn.rating = rating
+    st.toast("Thanks, your feedback was saved.", icon=":material/thumb_up:" if rating > 0 else ":material/thumb_down:")
+
+
+def clear_conversation() -> None:
+    st.session_state.messages = []
+
+
+def conversation_tools(slot: DeltaGenerator) -> None:
+    """Download of the whole conversation as Markdown, and a fresh start."""
+    turns = state.turns()
+    with slot:
+        st.divider()
+        st.subheader("Conversation")
+        markdown = conversation_markdown(
+            [ExportTurn(t.question, t.answer, t.outlets, t.error) for t in turns],
+            exported_at=datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        )
+        st.download_button(
+            "Download as Markdown",
+            markdown,
+            file_name="newsdesk-conversation.md",
+            mime="text/markdown",
+            icon=":material/download:",
+            disabled=not turns,
+            on_click="ignore",
+            width="stretch",
+        )
+        st.button(
+            "Clear conversation",
+            on_click=clear_conversation,
+            disabled=not turns,
+            icon=":material/delete_sweep:",
+            width="stretch",
+        )
+
+
+filters, k, show_passages = sidebar()
+tools_slot = st.sidebar.container()
+
 st.title("Newsdesk Q&A")
-library = get_library()
-question = st.chat_input("Ask about the news")
+documents, _ = library.counts()
+question = st.chat_input("Ask about the news…", disabled=not documents)
+if not documents:
+    st.info("The library is empty: add articles on the Library page first.", icon=":material/library_add:")
+    st.page_link(state.LIBRARY_PAGE, label="Go to the library", icon=":material/library_books:")
+elif not st.session_state.messages and not question:
+    st.caption(
+        f"Ask about the {documents} indexed article{'s' * (documents != 1)}. Every sentence of an answer is a "
+        "word-for-word quote with its source; open a source to read the quote in its article."
+    )
+
+for message in st.session_state.messages:
+    with st.chat_message(message["role"]):
+        if message["role"] == "user":
+            st.markdown(escape_markdown(message["content"]))
+        else:
+            widgets.answer(message["turn"], show_passages, record_feedback)
+
 if question:
     with st.chat_message("user"):
-        st.text(question)
+        st.markdown(escape_markdown(question))
     with st.chat_message("assistant"):
-        for passage in library.search(question, 3):
-            st.markdown(f"**{passage.title}** ({passage.published_at or 'undated'})")
-            st.text(passage.text)
+        with st.spinner("Searching the articles…"):
+            turn = ask(question, filters, k)
+        widgets.answer(turn, show_passages, record_feedback)
+    st.session_state.messages += [
+        {"role": "user", "content": question},
+        {"role": "assistant", "content": turn.answer.text if turn.answer else turn.error, "turn": turn},
+    ]
+
+conversation_tools(tools_slot)

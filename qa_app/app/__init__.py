@@ -1,0 +1,1 @@
+"""The Streamlit front end: Chat.py (main page), pages/ (library, article view), and their helpers."""

@@ -1,11 +1,119 @@
-"""Heavy objects shared by every browser session of one Streamlit process."""
+"""What the pages share: the Library (one per process), per-session chat state, small lookups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import streamlit as st
 
+from qa_app.app.render import CSS, Card, escape_markdown
+from qa_app.config import Settings, load_settings
+from qa_app.embedder import Embedder, SentenceTransformerEmbedder
+from qa_app.errors import NotFoundError, QAError
 from qa_app.library import Library
+from qa_app.records import Answer, Document
+from qa_app.retrieval import SearchFilters
+
+CHAT_PAGE = "Chat.py"
+LIBRARY_PAGE = "pages/1_Library.py"
+ARTICLE_PAGE = "pages/2_Article.py"
 
 
-@st.cache_resource
-def get_library() -> Library:
-    """One Library (and one model) per process; it follows other writers through the generation number."""
-    return Library()
+@st.cache_resource(show_spinner=False)
+def get_embedder(model: str) -> Embedder:
+    """One model per process, whatever index it serves (it loads lazily, on the first question)."""
+    return SentenceTransformerEmbedder(model)
+
+
+@st.cache_resource(show_spinner="Opening the index…")
+def get_library(settings: Settings) -> Library:
+    """One Library per process and index; it is thread-safe and follows other writers by generation."""
+    return Library(settings, embedder=get_embedder(settings.embedding_model))
+
+
+def settings() -> Settings:
+    """Settings from the environment (`qa-app serve` sets QA_APP_INDEX_DIR)."""
+    loaded = load_settings()
+    return replace(loaded, index_dir=Path(loaded.index_dir).resolve())
+
+
+def open_library() -> Library:
+    """The shared Library, or an error box and the end of this run when it cannot be opened."""
+    try:
+        return get_library(settings())
+    except QAError as exc:
+        st.error(f"The index cannot be opened: {escape_markdown(str(exc))}")
+        st.stop()
+        raise  # st.stop raises; this keeps type checkers happy
+
+
+def document_or_none(library: Library, doc_id: str) -> Document | None:
+    """The document, or None when it is not (or no longer) in the library."""
+    try:
+        return library.document(doc_id)
+    except NotFoundError:
+        return None
+
+
+def source_options(library: Library) -> list[str]:
+    """Outlets (or sources, when no outlet is known) of the indexed articles, for the filter list."""
+    found = {(info.outlet or "").strip() or info.source for info in library.documents()}
+    return sorted(found, key=str.lower)
+
+
+_KEPT_WIDGETS = ("after", "before", "sources", "k", "show_passages")  # the chat's sidebar
+
+
+def start_page(title: str | None = None) -> Library:
+    """What every page does first: page config, styles, kept widget state; returns the Library."""
+    st.set_page_config(page_title=f"{title} · Newsdesk Q&A" if title else "Newsdesk Q&A", page_icon="📰", layout="wide")
+    keep_chat_widgets()
+    st.html(CSS)
+    return open_library()
+
+
+def keep_chat_widgets() -> None:
+    """Keep the chat's filters and ratings while another page is shown.
+
+    Streamlit forgets the state of widgets a run does not draw; writing a value back under its key
+    at the top of every page keeps it (the documented way to preserve widget state across pages).
+    """
+    for key in list(st.session_state):
+        if key in _KEPT_WIDGETS or str(key).startswith("feedback-"):
+            st.session_state[key] = st.session_state[key]
+
+
+@dataclass
+class Turn:
+    """One answered question as the chat shows it again on every rerun."""
+
+    id: int
+    question: str
+    answer: Answer | None
+    cards: tuple[Card, ...] = ()
+    passages: tuple[Card, ...] = ()
+    filters: SearchFilters = field(default_factory=SearchFilters)
+    error: str | None = None
+    rating: int | None = None
+
+    @property
+    def outlets(self) -> dict[str, str]:
+        return {card.doc_id: card.outlet for card in self.cards + self.passages}
+
+
+def init_chat() -> None:
+    """Per-session chat state (each browser tab has its own)."""
+    if "messages" not in st.session_state:
+        st.session_state.messages = []  # {"role": "user"|"assistant", "content": str, "turn": Turn}
+        st.session_state.next_turn = 0
+
+
+def turns() -> list[Turn]:
+    """The assistant turns of this session's conversation, oldest first."""
+    return [m["turn"] for m in st.session_state.get("messages", []) if m["role"] == "assistant"]
+
+
+def previous_questions() -> list[str]:
+    """The user's questions so far, oldest first (the `history` of a follow-up)."""
+    return [m["content"] for m in st.session_state.get("messages", []) if m["role"] == "user"]

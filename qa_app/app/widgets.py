@@ -1,0 +1,92 @@
+"""Drawing pieces used by the chat page: citation cards, answers, passages. No logic beyond layout."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+
+import pandas as pd
+import streamlit as st
+
+from qa_app.app import charts, render
+from qa_app.app.export import answer_plain_text
+from qa_app.app.state import ARTICLE_PAGE, Turn
+from qa_app.records import Passage
+
+
+def card(item: render.Card, key: str) -> None:
+    """One source card: number, title, outlet · date · page, quote in context, link to the article."""
+    with st.container(border=True, key=key):
+        st.html(render.card_html(item))
+        st.page_link(ARTICLE_PAGE, label="Open in article", icon=":material/article:", query_params=item.link_params)
+
+
+def answer(turn: Turn, show_passages: bool, on_feedback: Callable[[int], None]) -> None:
+    """An assistant turn: the answer beside its sources, or the abstention and the closest passages."""
+    if turn.error:
+        st.error(render.escape_markdown(turn.error))
+        return
+    result = turn.answer
+    assert result is not None
+    summary = render.filters_summary(asdict(turn.filters))
+    if summary:
+        st.caption("Filtered: " + render.escape_markdown(summary))
+    if not result.answered:
+        st.info(render.escape_markdown(result.text), icon=":material/search_off:")
+        with st.expander(f"Closest passages ({len(turn.passages)})", expanded=False):
+            if not turn.passages:
+                st.caption("No passage matched the filters.")
+            for i, item in enumerate(turn.passages):
+                card(item, key=f"closest-{turn.id}-{i}")
+        _feedback(turn, on_feedback)
+    else:
+        left, right = st.columns([3, 2], gap="large")
+        with left:
+            text, notes = render.split_notes(result)
+            markers = [c.n for c in result.citations]
+            st.html(f'<div class="qa-answer">{render.answer_html(text, markers)}</div>')
+            for note in notes:
+                st.warning(render.escape_markdown(note), icon=":material/compare_arrows:")
+            chart = charts.cited_timeline(turn.cards)
+            if chart is not None:
+                st.altair_chart(chart, width="stretch")
+            _actions(turn, on_feedback)
+        with right:
+            st.caption(f"Sources ({len(turn.cards)})")
+            for item in turn.cards:
+                card(item, key=f"cite-{turn.id}-{item.n}")
+    if show_passages and result.passages:
+        with st.expander(f"Retrieved passages and scores ({len(result.passages)})"):
+            st.dataframe(passage_frame(result.passages), hide_index=True, width="stretch")
+
+
+def _feedback(turn: Turn, on_feedback: Callable[[int], None]) -> None:
+    st.feedback("thumbs", key=f"feedback-{turn.id}", on_change=on_feedback, args=(turn.id,))
+
+
+def _actions(turn: Turn, on_feedback: Callable[[int], None]) -> None:
+    """Thumbs up/down and the copyable plain-text answer."""
+    assert turn.answer is not None
+    cols = st.columns([1, 4], vertical_alignment="center")
+    with cols[0]:
+        _feedback(turn, on_feedback)
+    with cols[1], st.expander("Copy answer with citations", icon=":material/content_copy:"):
+        st.code(answer_plain_text(turn.answer, turn.outlets), language=None, wrap_lines=True)
+
+
+def passage_frame(passages: Sequence[Passage]) -> pd.DataFrame:
+    """Retrieved passages as a table: rank, scores, article, text (cells render as plain text)."""
+    return pd.DataFrame(
+        [
+            {
+                "rank": i,
+                "score": round(p.score, 4),
+                "dense": None if p.dense_score is None else round(p.dense_score, 3),
+                "bm25": None if p.lexical_score is None else round(p.lexical_score, 3),
+                "article": p.title,
+                "date": p.published_at or "",
+                "passage": p.text,
+            }
+            for i, p in enumerate(passages, 1)
+        ]
+    )
