@@ -35,6 +35,10 @@ _EXPECTS = (
 _DATE = re.compile(r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.? \d{1,2}\b")
 
 
+# (doc ids) -> (sentence vectors by (doc_id, start, end), title vectors by doc_id), as stored at index time
+StoredVectors = Callable[[Sequence[str]], tuple[dict[tuple[str, int, int], np.ndarray], dict[str, np.ndarray]]]
+
+
 @dataclass(frozen=True)
 class Candidate:
     """One sentence of a retrieved passage, with its score."""
@@ -69,19 +73,35 @@ def _facts(text: str) -> set[str]:
 class Composer:
     """Scores sentences against the question and composes a cited answer from the best ones."""
 
-    def __init__(self, embedder: Embedder, min_score: float = 0.45, max_sentences: int = 4) -> None:
+    def __init__(
+        self, embedder: Embedder, stored: StoredVectors | None = None, min_score: float = 0.45, max_sentences: int = 4
+    ) -> None:
         self.embedder = embedder
+        self.stored = stored
         self.min_score = min_score
         self.max_sentences = max_sentences
+
+    def _vectors(self, sentences: list[tuple[Passage, Span, str]], titles: list[tuple[str, str]]) -> np.ndarray:
+        """Sentence vectors then title vectors: stored at index time when available, else embedded now."""
+        keys = [(p.doc_id, start, end) for p, (start, end), _ in sentences] + [doc_id for doc_id, _ in titles]
+        known: dict = {}
+        if self.stored is not None:
+            sentence_vectors, title_vectors = self.stored(sorted({p.doc_id for p, _, _ in sentences}))
+            known = {**sentence_vectors, **title_vectors}
+        texts = [text for _, _, text in sentences] + [title for _, title in titles]
+        missing = [i for i, key in enumerate(keys) if key not in known]
+        fresh = dict(zip(missing, self.embedder.embed([texts[i] for i in missing]), strict=True)) if missing else {}
+        return np.vstack([fresh[i] if i in fresh else known[key] for i, key in enumerate(keys)])
 
     def candidates(self, query: Query, passages: Sequence[Passage]) -> list[Candidate]:
         """Every sentence of the passages, best first (see README, "Extractive composer")."""
         sentences = _sentences(passages)
         if not sentences:
             return []
-        titles = sorted({p.title for p in passages})
-        embedded = self.embedder.embed([text for _, _, text in sentences] + titles)
-        vectors, title_vectors = embedded[: len(sentences)], dict(zip(titles, embedded[len(sentences) :], strict=True))
+        titles = sorted({(p.doc_id, p.title) for p in passages})
+        embedded = self._vectors(sentences, titles)
+        vectors = embedded[: len(sentences)]
+        title_vectors = {doc_id: v for (doc_id, _), v in zip(titles, embedded[len(sentences) :], strict=True)}
         cosine = vectors @ query.vector
         question_terms = set(terms(query.question))
         expected = [shape for asks, shape in _EXPECTS if asks.search(query.question)]
@@ -90,7 +110,7 @@ class Composer:
             coverage = len(question_terms & set(terms(text))) / len(question_terms) if question_terms else 0.0
             bonus = ANSWER_TYPE_BONUS if any(shape.search(text) for shape in expected) else 0.0
             evidence = float(cos) + LEXICAL_WEIGHT * coverage + bonus
-            headline = HEADLINE_PENALTY * float(vector @ title_vectors[passage.title])
+            headline = HEADLINE_PENALTY * float(vector @ title_vectors[passage.doc_id])
             scored.append(Candidate(passage, start, end, text, evidence, evidence - headline, vector))
         return sorted(scored, key=lambda c: -c.score)
 

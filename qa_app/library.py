@@ -14,7 +14,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from qa_app.answer import Composer
-from qa_app.chunking import chunk_text
+from qa_app.chunking import ChunkSpan, chunk_text
 from qa_app.config import Settings, load_settings
 from qa_app.documents import load_files
 from qa_app.embedder import Embedder, SentenceTransformerEmbedder
@@ -64,7 +64,12 @@ class Library:
         self._vectors: VectorIndex | None = None
         self._lexical: LexicalIndex | None = None
         self._generation = -1
-        self._composer = Composer(self.embedder, self.settings.min_answer_score, self.settings.max_answer_sentences)
+        self._composer = Composer(
+            self.embedder,
+            self._store.sentence_vectors,
+            self.settings.min_answer_score,
+            self.settings.max_answer_sentences,
+        )
 
     def close(self) -> None:
         self._store.close()
@@ -166,30 +171,45 @@ class Library:
         total_chunks = sum(len(chunks) for _, chunks in chunked)
         docs_done = chunks_done = 0
         for group in _groups(chunked, _WRITE_GROUP_CHUNKS):
-            texts = [_embedding_text(doc.title, doc.text[c.start : c.end]) for doc, chunks in group for c in chunks]
-            report = partial(_report, progress, docs_done, len(chunked), chunks_done, total_chunks)
-            vectors = self._embed(texts, report)
-            new, offset = [], 0
-            for doc, chunks in group:
-                new.append(NewDocument(doc, chunks, vectors[offset : offset + len(chunks)]))
-                offset += len(chunks)
-            results.extend(self._write_new(new))
+            group_chunks = sum(len(chunks) for _, chunks in group)
+            report = partial(_report, progress, docs_done, len(chunked), chunks_done, total_chunks, group_chunks)
+            results.extend(self._write_new(self._embed_group(group, report)))
             docs_done += len(group)
-            chunks_done += offset
-            _report(progress, docs_done, len(chunked), chunks_done, total_chunks, 0)
+            chunks_done += group_chunks
+            _report(progress, docs_done, len(chunked), chunks_done, total_chunks, 0, 1.0)
         if pending:
             self._indexes()  # build and save the lexical index once per batch, not once per group
         return results
 
-    def _embed(self, texts: list[str], embedded: Callable[[int], None]) -> np.ndarray:
-        """Embed in length-sorted batches (little padding), reporting the count done after each batch."""
+    def _embed_group(
+        self, group: list[tuple[Document, list[ChunkSpan]]], report: Callable[[float], None]
+    ) -> list[NewDocument]:
+        """Vectors for every chunk (with its title), every sentence and every title of a group of documents."""
+        texts: list[str] = []
+        layout = []
+        for doc, chunks in group:
+            sentences = sorted({span for chunk in chunks for span in chunk.sentences})
+            layout.append((doc, chunks, sentences, len(texts)))
+            texts += [_embedding_text(doc.title, doc.text[c.start : c.end]) for c in chunks]
+            texts += [doc.text[start:end] for start, end in sentences] + [doc.title]
+        vectors = self._embed(texts, report)
+        new = []
+        for doc, chunks, sentences, first in layout:
+            after_chunks = first + len(chunks)
+            after_sentences = after_chunks + len(sentences)
+            new.append(NewDocument(doc, chunks, vectors[first:after_chunks], sentences,
+                                   vectors[after_chunks:after_sentences], vectors[after_sentences]))  # fmt: skip
+        return new
+
+    def _embed(self, texts: list[str], report: Callable[[float], None]) -> np.ndarray:
+        """Embed in length-sorted batches (little padding), reporting the share done after each batch."""
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         size = self.settings.embed_batch_size
         vectors = np.zeros((len(texts), self.embedder.dimension), dtype=np.float32)
         for first in range(0, len(order), size):
             batch = order[first : first + size]
             vectors[batch] = self.embedder.embed([texts[i] for i in batch], batch_size=size)
-            embedded(first + len(batch))
+            report((first + len(batch)) / len(texts))
         return vectors
 
     def remove(self, doc_id: str) -> DocumentInfo:
@@ -331,9 +351,12 @@ class Library:
                 shutil.rmtree(old, ignore_errors=True)
 
 
-def _report(progress: ProgressCallback | None, docs: int, docs_total: int, chunks: int, total: int, more: int) -> None:
+def _report(
+    progress: ProgressCallback | None, docs: int, docs_total: int, chunks: int, total: int, group: int, share: float
+) -> None:
+    """Progress in chunks: those of earlier groups plus the embedded share of this group's."""
     if progress:
-        progress(Progress(docs, docs_total, chunks + more, total))
+        progress(Progress(docs, docs_total, chunks + round(group * share), total))
 
 
 def _groups(items: Sequence[tuple[Document, list]], max_chunks: int) -> Iterator[list[tuple[Document, list]]]:

@@ -15,9 +15,9 @@ import numpy as np
 
 from qa_app.chunking import ChunkSpan
 from qa_app.errors import IndexMismatchError, NotFoundError
-from qa_app.records import Chunk, Document, DocumentInfo
+from qa_app.records import Chunk, Document, DocumentInfo, Span
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _m001_create_tables(db: sqlite3.Connection) -> None:
@@ -74,7 +74,25 @@ def _m002_feedback(db: sqlite3.Connection) -> None:
     )
 
 
-_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_create_tables, _m002_feedback]
+def _m003_sentence_vectors(db: sqlite3.Connection) -> None:
+    """Sentence and title vectors computed at index time, so answering embeds only the question."""
+    _run_script(
+        db,
+        """
+        CREATE TABLE sentences (
+            doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+            start INTEGER NOT NULL,
+            end INTEGER NOT NULL,
+            vector BLOB NOT NULL,
+            PRIMARY KEY (doc_id, start, end)
+        ) WITHOUT ROWID;
+        ALTER TABLE documents ADD COLUMN title_vector BLOB;
+        """,
+    )
+
+
+_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_create_tables, _m002_feedback, _m003_sentence_vectors]
+_SENTENCE_DTYPE = np.float16  # enough precision to rank sentences, half the disk
 
 
 @dataclass(frozen=True)
@@ -84,6 +102,9 @@ class NewDocument:
     document: Document
     chunks: Sequence[ChunkSpan]
     vectors: np.ndarray
+    sentences: Sequence[Span] = ()
+    sentence_vectors: np.ndarray | None = None
+    title_vector: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -193,13 +214,23 @@ class Store:
             db.executemany("DELETE FROM documents WHERE doc_id = ?", [(doc_id,) for doc_id in remove])
             for item in add:
                 doc = item.document
+                title_vector = (
+                    None if item.title_vector is None else item.title_vector.astype(_SENTENCE_DTYPE).tobytes()
+                )
                 db.execute(
-                    "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO documents (doc_id, title, text, source, published_at, added_at, metadata, page_starts,"
+                    " title_vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         doc.doc_id, doc.title, doc.text, doc.source, doc.published_at, doc.added_at or _now(),
-                        json.dumps(doc.metadata, ensure_ascii=False), json.dumps(list(doc.page_starts)),
+                        json.dumps(doc.metadata, ensure_ascii=False), json.dumps(list(doc.page_starts)), title_vector,
                     ),
                 )  # fmt: skip
+                if item.sentence_vectors is not None:
+                    db.executemany(
+                        "INSERT INTO sentences VALUES (?, ?, ?, ?)",
+                        [(doc.doc_id, start, end, vector.astype(_SENTENCE_DTYPE).tobytes())
+                         for (start, end), vector in zip(item.sentences, item.sentence_vectors, strict=True)],
+                    )  # fmt: skip
                 for ordinal, (chunk, vector) in enumerate(zip(item.chunks, item.vectors, strict=True)):
                     cursor = db.execute(
                         "INSERT INTO chunks (doc_id, ordinal, start, end, sentences, vector) VALUES (?, ?, ?, ?, ?, ?)",
@@ -270,6 +301,15 @@ class Store:
         ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
         matrix = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32).reshape(len(rows), -1)
         return ids, matrix
+
+    def sentence_vectors(self, doc_ids: Sequence[str]) -> tuple[dict[tuple[str, int, int], np.ndarray], dict]:
+        """Stored sentence vectors keyed by (doc_id, start, end), and title vectors keyed by doc_id."""
+        marks = ",".join("?" * len(doc_ids))
+        rows = self._query(f"SELECT doc_id, start, end, vector FROM sentences WHERE doc_id IN ({marks})", doc_ids)
+        sentences = {(d, s, e): np.frombuffer(v, dtype=_SENTENCE_DTYPE).astype(np.float32) for d, s, e, v in rows}
+        rows = self._query(f"SELECT doc_id, title_vector FROM documents WHERE doc_id IN ({marks})", doc_ids)
+        titles = {d: np.frombuffer(v, dtype=_SENTENCE_DTYPE).astype(np.float32) for d, v in rows if v is not None}
+        return sentences, titles
 
     def chunk_texts(self) -> tuple[np.ndarray, list[str]]:
         """All chunk ids with their title and text, for the lexical index."""

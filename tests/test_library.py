@@ -121,3 +121,32 @@ def test_faiss_results_match_brute_force_numpy(tmp_path: Path):
         scores = np.sort(matrix @ query)[::-1][:3]
         assert np.allclose([p.score for p in fake_library.search(question, k=3)], scores, atol=1e-5)
         assert set(found) == set(brute.tolist()) or np.isclose(scores[2], scores[1])
+
+
+class CountingEmbedder(HashingEmbedder):
+    """Counts the texts it embeds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts = 0
+
+    def embed(self, texts, batch_size: int = 32):
+        self.texts += len(texts)
+        return super().embed(texts, batch_size)
+
+
+def test_sentence_and_title_vectors_are_stored_so_answers_embed_only_the_question(tmp_path: Path):
+    embedder = CountingEmbedder()
+    library = Library(Settings(index_dir=tmp_path / "index"), embedder=embedder)
+    library.add([CORPUS])
+    doc = library.documents()[0]
+    sentences, titles = library._store.sentence_vectors([doc.doc_id])
+    chunk_sentences = {s for p in library.search("troops", k=10) for s in p.sentences}
+    assert {(start, end) for _, start, end in sentences} >= chunk_sentences
+    assert set(titles) == {doc.doc_id}
+    stored = library._store.sentence_vectors([doc.doc_id])[0]
+    fresh = embedder.embed([library.document(doc.doc_id).text[s:e] for _, s, e in stored])
+    assert np.allclose(np.vstack(list(stored.values())), fresh, atol=1e-2)  # float16 on disk
+    embedder.texts = 0
+    answer = library.ask("Who rejected the proposal to send troops into Mexico?")
+    assert answer.citations and embedder.texts == 1
