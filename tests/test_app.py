@@ -313,3 +313,25 @@ def test_filters_and_ratings_survive_a_visit_to_another_page(index_dir: Path) ->
     assert not at.exception, at.exception
     assert at.date_input(key="before").value == date(2025, 12, 31) and at.slider(key="k").value == 5
     assert at.feedback[0].value == 1 and len(at.chat_message) == 2
+
+
+def test_admin_token_guards_upload_and_delete_but_not_questions(
+    index_dir: Path, reader: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QA_APP_ADMIN_TOKEN", "s3cret-token")
+    at = run_app("pages/1_Library.py")
+    assert not at.file_uploader and not at.selectbox, "no upload or delete before unlocking"
+    assert at.dataframe[0].value.shape[0] == 5  # reading the library stays open
+
+    at.text_input(key="admin_token_input").input("wrong")
+    at.button[0].click().run()  # a form sends its fields with the submit click
+    assert any("not right" in e.value for e in at.error) and not at.file_uploader
+
+    at.text_input(key="admin_token_input").input("s3cret-token")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert at.file_uploader and at.selectbox(key="delete_pick_0")
+
+    chat = run_app()
+    ask(chat, SEED_QUESTION)
+    assert cards(chat), "asking questions needs no token"

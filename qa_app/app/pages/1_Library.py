@@ -7,7 +7,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from qa_app.app import charts, state
+from qa_app.app import access, charts, state
 from qa_app.app.render import escape_markdown
 from qa_app.app.uploads import UPLOAD_TYPES, index_uploads, progress_fraction, progress_text
 from qa_app.errors import QAError
@@ -166,8 +166,10 @@ def delete_document(documents: list[DocumentInfo]) -> None:
 st.title("Library")
 show_status()
 
-st.subheader("Add articles")
-add_files()
+editable = access.can_edit()
+if editable:
+    st.subheader("Add articles")
+    add_files()
 
 documents = library.documents()
 st.subheader("Articles")
@@ -184,5 +186,6 @@ else:
         st.altair_chart(chart.properties(title="Articles by publication month"), width="stretch")
         if undated:
             st.caption(f"{undated} undated article{'s' * (undated != 1)} not shown.")
-    with st.expander("Delete an article", icon=":material/delete:"):
-        delete_document(documents)
+    if editable:
+        with st.expander("Delete an article", icon=":material/delete:"):
+            delete_document(documents)
