@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 Span = tuple[int, int]
@@ -99,17 +99,7 @@ class Citation:
     page: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "n": self.n,
-            "doc_id": self.doc_id,
-            "title": self.title,
-            "source": self.source,
-            "published_at": self.published_at,
-            "start": self.start,
-            "end": self.end,
-            "quote": self.quote,
-            "page": self.page,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -157,14 +147,7 @@ class AddResult:
     reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "status": self.status,
-            "doc_id": self.doc_id,
-            "title": self.title,
-            "chunks": self.chunks,
-            "reason": self.reason,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -180,11 +163,5 @@ class DocumentInfo:
     outlet: str | None = None  # metadata "outlet" (not part of `list --json`)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "doc_id": self.doc_id,
-            "title": self.title,
-            "source": self.source,
-            "published_at": self.published_at,
-            "added_at": self.added_at,
-            "chunks": self.chunks,
-        }
+        """The row as `list --json` prints it (the outlet is not part of that contract)."""
+        return {key: value for key, value in asdict(self).items() if key != "outlet"}
