@@ -148,16 +148,30 @@ def ask(
     source: Sources = None,
     index_dir: IndexDir = None,
     as_json: AsJson = False,
+    llm_base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--llm-base-url",
+            help='OpenAI-compatible server for generative answers ("" = off; default: $QA_APP_LLM_BASE_URL).',
+            show_default=False,
+        ),
+    ] = None,
+    llm_model: Annotated[
+        str | None, typer.Option("--llm-model", help="Model name on that server (default: $QA_APP_LLM_MODEL).")
+    ] = None,
 ) -> None:
     """Answer a question with verbatim, cited quotes from the articles."""
     if (question is None) == (batch is None):
         raise QAError("give either a question or --batch FILE.jsonl")
-    library = _library(index_dir)
+    library = Library(load_settings(index_dir=index_dir, llm_base_url=llm_base_url, llm_model=llm_model))
     filters = _filters(after, before, source)
     if batch is not None:
         _ask_batch(library, batch, k, filters)
         return
     answer = library.ask(question, k=k, filters=filters)
+    for note in answer.notes:
+        if note not in answer.text:  # which mode answered and why (disagreement notes are part of the text)
+            err.print(f"note: {note}", markup=False, highlight=False)
     if as_json:
         _print_json(answer.to_json())
     else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,8 @@ from qa_app.errors import ConfigError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".json", ".jsonl")
+DEFAULT_MAX_PDF_PAGES = 2_000
+DEFAULT_MAX_TEXT_CHARS = 5_000_000
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,9 @@ class Settings:
     index_dir: Path = Path("embeddings")
     embedding_model: str = DEFAULT_MODEL
     max_file_mb: float = 50.0
+    max_pdf_pages: int = DEFAULT_MAX_PDF_PAGES  # refused before any page is read
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS  # per document, after normalisation
+    max_upload_files: int = 100  # per upload in the web app
     chunk_words: int = 200
     max_chunk_words: int = 300
     embed_batch_size: int = 32
@@ -32,6 +37,14 @@ class Settings:
     candidates: int = 50  # per retriever, before fusion
     min_answer_score: float = 0.45  # abstain below this sentence evidence (see README, "Abstention")
     max_answer_sentences: int = 4
+    # optional generative answers through an OpenAI-compatible server (see README, "Generative answers")
+    llm_base_url: str = ""  # e.g. http://127.0.0.1:11434/v1; empty = extractive answers only
+    llm_model: str = ""  # empty = let the server choose (llama.cpp); Ollama and vLLM need a name
+    llm_api_key: str = field(default="", repr=False)  # sent as a Bearer token when set; never printed
+    llm_timeout: float = 30.0  # seconds to connect, and to wait for each piece of the stream
+    llm_retries: int = 2  # extra attempts after a 5xx answer or a refused connection, with backoff
+    llm_max_tokens: int = 400
+    llm_min_support: float = 0.5  # cosine of a generated sentence to its best quote (calibrated, see README)
 
     @property
     def max_file_bytes(self) -> int:

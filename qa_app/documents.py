@@ -9,6 +9,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pypdf
 import trafilatura
 import yaml
 
-from qa_app.config import SUPPORTED_SUFFIXES
+from qa_app.config import DEFAULT_MAX_PDF_PAGES, DEFAULT_MAX_TEXT_CHARS, SUPPORTED_SUFFIXES
 from qa_app.errors import LoadError
 from qa_app.records import Document, Failure, text_doc_id
 
@@ -26,15 +27,24 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _LINE_BREAKS = re.compile(r"\r\n|[\r\x0b\x0c\x85\u2028]")
 _SPACES = re.compile(r"[\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
 _INVISIBLE = re.compile(r"[\x00-\x09\x0e-\x1f\x7f-\x9f\u00ad\u200b-\u200d\u2060\ufeff]")
+_SURROGATES = re.compile("[\ud800-\udfff]")  # lone halves of UTF-16 pairs, from JSON escapes or PDF fonts
 _RUNS_OF_SPACES = re.compile(r" {2,}")
-_TRAILING_SPACES = re.compile(r" +$", re.MULTILINE)
+# the lookbehind keeps this linear: without it, a long run of spaces inside a line is rescanned from each space
+_TRAILING_SPACES = re.compile(r"(?<! ) +$", re.MULTILINE)
 _BLANK_LINES = re.compile(r"\n{3,}")
 _LINE_END_HYPHEN = re.compile(r"(?<=[^\W\d_])-\n(?=[^\W\d_])")
 _SINGLE_NEWLINE = re.compile(r"(?<!\n)\n(?!\n)")
 _DATE_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y", "%Y/%m/%d")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^(?:---|\.\.\.)[ \t]*\r?$\n?", re.MULTILINE | re.DOTALL)
 _MD_HEADING = re.compile(r"#[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*")
-_TITLE_TAG = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TITLE_OPEN = re.compile(rb"<title\b[^<>]{0,1000}>", re.IGNORECASE)  # bounded: linear on hostile markup
+_TITLE_CLOSE = re.compile(rb"</title\s*>", re.IGNORECASE)
+_MAX_TITLE_CHARS = 300  # the title goes into every chunk's embedding and BM25 text
+_MAX_JSON_DEPTH = 32
+_MAX_JSON_DIGITS = 100
+_CONTROL_OR_BIDI = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_DRIVE = re.compile(r"\A[A-Za-z]:")
+_MAX_NAME_BYTES = 200  # file systems allow 255 bytes of UTF-8
 _ARTICLE_LISTS = ("articles", "documents", "items")
 _CONSUMED_FIELDS = {"title", "body", "text", "source", "published_at", "date"}
 _OPTIONAL_STRINGS = ("source", "url", "published_at", "date")
@@ -47,6 +57,7 @@ _JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", in
 def normalize_text(text: str, *, dehyphenate: bool = False) -> str:
     """Clean text so the same article always gives the same string (and the same doc_id)."""
     text = _LINE_BREAKS.sub("\n", text).replace("\u2029", "\n\n")
+    text = _SURROGATES.sub("\ufffd", text)  # they cannot be encoded, stored or hashed
     text = _INVISIBLE.sub("", _SPACES.sub(" ", text))
     if dehyphenate:
         text = _TRAILING_SPACES.sub("", text)
@@ -78,7 +89,7 @@ def make_document(
         published = parse_date(published_at)
     except ValueError as exc:
         raise LoadError(source, f"published_at: {exc}") from exc
-    title = _collapse(title) or text.split("\n", 1)[0][:120].strip()
+    title = _clip(_collapse(title)) or text.split("\n", 1)[0][:120].strip()
     return Document(
         doc_id=text_doc_id(text),
         title=title,
@@ -88,6 +99,14 @@ def make_document(
         metadata=dict(metadata or {}),
         page_starts=page_starts,
     )
+
+
+def _clip(title: str) -> str:
+    """A title cut to `_MAX_TITLE_CHARS` at a word boundary."""
+    if len(title) <= _MAX_TITLE_CHARS:
+        return title
+    cut = title[: _MAX_TITLE_CHARS - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip() + "…"
 
 
 def parse_date(value: str | date | None) -> str | None:
@@ -118,7 +137,7 @@ def _parse_date_string(value: str) -> date | None:
             continue
     try:  # RFC 2822, as in RSS feeds: "Sat, 03 May 2025 10:00:00 +0000"
         return email.utils.parsedate_to_datetime(value).date()
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a year such as 99999999999
         return None
 
 
@@ -165,16 +184,38 @@ def _walk(folder: Path, *, seen: set[Path]) -> Iterator[Path]:
             yield entry
 
 
-def load_file(path: Path, *, max_bytes: int) -> list[Document]:
+@dataclass(frozen=True)
+class _Limits:
+    """What one file may hold before it is refused (see Settings)."""
+
+    max_bytes: int
+    max_pdf_pages: int = DEFAULT_MAX_PDF_PAGES
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
+
+
+def load_file(
+    path: Path,
+    *,
+    max_bytes: int,
+    max_pdf_pages: int = DEFAULT_MAX_PDF_PAGES,
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+) -> list[Document]:
     """The documents in one file; bad JSONL records are skipped (`load_files` reports them)."""
-    documents, failures = _load(path, max_bytes=max_bytes)
+    documents, failures = _load(path, _Limits(max_bytes, max_pdf_pages, max_text_chars))
     if not documents:
         raise LoadError(str(path), f"no valid records ({len(failures)} failed; first: {failures[0]})")
     return documents
 
 
-def load_files(paths: Iterable[Path], *, max_bytes: int) -> tuple[list[Document], list[Failure]]:
+def load_files(
+    paths: Iterable[Path],
+    *,
+    max_bytes: int,
+    max_pdf_pages: int = DEFAULT_MAX_PDF_PAGES,
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+) -> tuple[list[Document], list[Failure]]:
     """Every document under `paths`, and a Failure for each file or record that could not be loaded."""
+    limits = _Limits(max_bytes, max_pdf_pages, max_text_chars)
     documents: list[Document] = []
     failures: list[Failure] = []
     for path in paths:
@@ -183,9 +224,12 @@ def load_files(paths: Iterable[Path], *, max_bytes: int) -> tuple[list[Document]
         except LoadError as exc:
             failures.append(Failure(exc.source, exc.reason))
             continue
+        except OSError as exc:  # a name too long, a folder we may not enter...
+            failures.append(Failure(str(path), f"cannot read ({exc.strerror or exc})"))
+            continue
         for file in files:
             try:
-                loaded, bad = _load(file, max_bytes=max_bytes)
+                loaded, bad = _load(file, limits)
             except LoadError as exc:
                 failures.append(Failure(exc.source, exc.reason))
                 continue
@@ -194,25 +238,42 @@ def load_files(paths: Iterable[Path], *, max_bytes: int) -> tuple[list[Document]
     return documents, failures
 
 
-def _load(path: Path, *, max_bytes: int) -> tuple[list[Document], list[Failure]]:
+def _load(path: Path, limits: _Limits) -> tuple[list[Document], list[Failure]]:
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         kind = f"'{suffix}'" if suffix else "(no extension)"
         supported = " ".join(SUPPORTED_SUFFIXES)
         raise LoadError(str(path), f"unsupported file type {kind} (supported: {supported})")
-    data = _read(path, max_bytes=max_bytes)
+    data = _read(path, max_bytes=limits.max_bytes)
     if suffix in _MULTI_LOADERS:
-        return _MULTI_LOADERS[suffix](path, data)
+        return _MULTI_LOADERS[suffix](path, data, limits)
     try:
-        return [_SINGLE_LOADERS[suffix](path, data)], []
+        document = _SINGLE_LOADERS[suffix](path, data, limits)
+        _check_length(path.name, document.text, limits.max_text_chars)
     except LoadError as exc:  # make_document names the document's source (a URL, say); report the file
         raise LoadError(str(path), exc.reason) from exc
+    return [document], []
+
+
+def _check_length(source: str, text: str, max_chars: int) -> None:
+    if len(text) > max_chars:
+        raise LoadError(source, _too_long(f"text is {len(text):,} characters", max_chars))
+
+
+def _too_long(what: str, max_chars: int) -> str:
+    return f"{what}, over the {max_chars:,}-character limit per article (QA_APP_MAX_TEXT_CHARS)"
 
 
 def _read(path: Path, *, max_bytes: int) -> bytes:
     """The file's bytes, refusing empty and oversized files before reading them."""
     try:
         size = path.stat().st_size
+        if size == 0:
+            raise LoadError(str(path), "empty file")
+        if size <= max_bytes:
+            with path.open("rb") as handle:
+                data = handle.read(max_bytes + 1)  # the file may grow after the stat
+            size = len(data)
         if size > max_bytes:
             raise LoadError(
                 str(path),
@@ -220,9 +281,34 @@ def _read(path: Path, *, max_bytes: int) -> bytes:
             )
         if size == 0:
             raise LoadError(str(path), "empty file")
-        return path.read_bytes()
+        return data
     except OSError as exc:
         raise LoadError(str(path), f"cannot read the file ({exc.strerror or exc})") from exc
+
+
+def safe_upload_name(name: str) -> str:
+    """A client-supplied file name as a plain base name that cannot leave the folder it is saved in.
+
+    Directory parts (POSIX `/`, Windows `\\`, a drive such as `C:`) are dropped and the extension is
+    kept; names that are empty, `.` or `..`, hidden (leading dot) or hold control or bidirectional
+    formatting characters raise LoadError.
+    """
+    shown = repr(name)
+    if _CONTROL_OR_BIDI.search(name):
+        raise LoadError(shown, "the file name contains control or invisible formatting characters; rename the file")
+    base = _DRIVE.sub("", re.split(r"[\\/]", name)[-1])
+    base = unicodedata.normalize("NFC", base).strip()
+    if not base or base in {".", ".."}:
+        raise LoadError(shown, "no file name left once folders are removed; name the file")
+    if base.startswith("."):
+        raise LoadError(shown, "hidden file names (starting with '.') are not accepted; rename the file")
+    if len(base.encode("utf-8")) > _MAX_NAME_BYTES:  # shorten the stem, keep the extension
+        stem, dot, suffix = base.rpartition(".")
+        tail = f".{suffix}" if dot and len(suffix) <= 10 else ""
+        stem = stem if tail else base
+        cut = stem.encode("utf-8")[: _MAX_NAME_BYTES - len(tail.encode("utf-8"))]
+        base = cut.decode("utf-8", "ignore").rstrip() + tail
+    return base
 
 
 def _decode(path: Path, data: bytes) -> str:
@@ -248,7 +334,7 @@ def _is_headline(first: str, rest: str) -> bool:
     return rest.startswith("\n") or (not first.endswith((",", ";", ":", "-")) and not rest[:1].islower())
 
 
-def _load_txt(path: Path, data: bytes) -> Document:
+def _load_txt(path: Path, data: bytes, limits: _Limits) -> Document:
     """The first line is the title when it reads like a headline; otherwise the file name is."""
     text = normalize_text(_decode(path, data))
     first, _, rest = text.partition("\n")
@@ -257,7 +343,7 @@ def _load_txt(path: Path, data: bytes) -> Document:
     return make_document(title=_stem_title(path), text=text, source=path.name)
 
 
-def _load_markdown(path: Path, data: bytes) -> Document:
+def _load_markdown(path: Path, data: bytes, limits: _Limits) -> Document:
     """Markdown kept as written; title from front matter, a leading `# Heading`, or the file name."""
     raw = _decode(path, data)
     match = _FRONT_MATTER.match(raw)
@@ -279,9 +365,21 @@ def _load_markdown(path: Path, data: bytes) -> Document:
     )
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without aliases: `*name` can repeat a node exponentially (a "billion laughs" bomb)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not accepted", mark)
+        return super().compose_node(parent, index)
+
+
 def _front_matter(path: Path, block: str) -> dict[str, Any]:
     try:
-        loaded = yaml.safe_load(block)
+        loaded = yaml.load(block, Loader=_NoAliasLoader)  # a SafeLoader subclass: safe
+    except RecursionError as exc:
+        raise LoadError(str(path), "malformed YAML front matter (nested too deeply)") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 2}" if mark is not None else ""
@@ -291,11 +389,13 @@ def _front_matter(path: Path, block: str) -> dict[str, Any]:
         return {}
     if not isinstance(loaded, dict):
         raise LoadError(str(path), "front matter must be a YAML mapping of 'key: value' lines")
-    # default=str turns YAML dates into strings, so the metadata stays JSON
-    return {str(key): json.loads(json.dumps(value, default=str)) for key, value in loaded.items()}
+    try:
+        return {str(key): _plain_json(value) for key, value in loaded.items()}
+    except ValueError as exc:
+        raise LoadError(str(path), f"front matter: {exc}") from exc
 
 
-def _load_html(path: Path, data: bytes) -> Document:
+def _load_html(path: Path, data: bytes, limits: _Limits) -> Document:
     """Main text via trafilatura, which drops scripts, styles and navigation and sniffs the charset."""
     if b"\x00" in data and not data.startswith(_UTF16_BOMS):
         raise LoadError(str(path), "contains NUL bytes (binary file?)")
@@ -328,19 +428,26 @@ def _guarded(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 def _title_tag(data: bytes) -> str:
-    match = _TITLE_TAG.search(data)
-    return _collapse(html.unescape(match.group(1).decode("utf-8", "replace"))) if match else ""
+    opening = _TITLE_OPEN.search(data)
+    closing = _TITLE_CLOSE.search(data, opening.end()) if opening else None
+    if not opening or not closing:
+        return ""
+    raw = data[opening.end() : closing.start()][: 4 * _MAX_TITLE_CHARS]
+    return _collapse(html.unescape(raw.decode("utf-8", "replace")))
 
 
-def _load_pdf(path: Path, data: bytes) -> Document:
+def _load_pdf(path: Path, data: bytes, limits: _Limits) -> Document:
     """Pages joined by blank lines; `page_starts[i]` is where page i+1 begins in the text."""
     try:
         reader = pypdf.PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not _guarded(reader.decrypt, ""):  # "" opens copy-protected PDFs
             raise LoadError(str(path), "encrypted PDF (password required)")
-        pages = [normalize_text(page.extract_text() or "", dehyphenate=True) for page in reader.pages]
+        _check_page_count(path, reader, limits.max_pdf_pages)
+        pages = _extract_pages(path, reader, limits.max_text_chars)
     except LoadError:
         raise
+    except pypdf.errors.LimitReachedError as exc:
+        raise LoadError(str(path), f"PDF structure too large to read safely ({_short(exc)})") from exc
     except Exception as exc:  # pypdf raises many kinds of errors on damaged files
         raise LoadError(str(path), f"corrupt or unreadable PDF ({_short(exc)})") from exc
     if not any(pages):
@@ -355,6 +462,32 @@ def _load_pdf(path: Path, data: bytes) -> Document:
         metadata={"pages": len(pages)},
         page_starts=page_starts,
     )
+
+
+def _check_page_count(path: Path, reader: pypdf.PdfReader, max_pages: int) -> None:
+    """Refuse a page bomb before reading any page: the declared count first, then the real one."""
+    declared = _guarded(lambda: int(reader.trailer["/Root"]["/Pages"]["/Count"]))
+    for count in (declared, None):
+        count = len(reader.pages) if count is None else count  # len() walks the page tree, bounded by pypdf
+        if count > max_pages:
+            raise LoadError(
+                str(path), f"PDF has {count:,} pages, over the {max_pages:,}-page limit (QA_APP_MAX_PDF_PAGES)"
+            )
+
+
+def _extract_pages(path: Path, reader: pypdf.PdfReader, max_chars: int) -> list[str]:
+    """Each page's normalised text; stops as soon as the joined text would pass `max_chars`."""
+    pages: list[str] = []
+    joined = -2  # length of the non-empty pages joined by "\n\n"
+    for number, page in enumerate(reader.pages, 1):
+        text = normalize_text(page.extract_text() or "", dehyphenate=True)
+        joined += len(text) + 2 if text else 0
+        if joined > max_chars:
+            total = len(reader.pages)
+            raise LoadError(str(path), _too_long(f"text passes {joined:,} characters by page {number} of {total}",
+                                                 max_chars))  # fmt: skip
+        pages.append(text)
+    return pages
 
 
 def _join_pages(pages: list[str]) -> tuple[str, tuple[int, ...]]:
@@ -379,26 +512,76 @@ def _short(exc: Exception) -> str:
 # --- JSON and JSONL records --------------------------------------------------------------------
 
 
-def _load_json(path: Path, data: bytes) -> tuple[list[Document], list[Failure]]:
+def _parse_json(text: str) -> object:
+    """`json.loads` that refuses what would break storage or the JSON output later."""
+    return json.loads(text, parse_constant=_refuse_constant, parse_int=_bounded_int)
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits) > _MAX_JSON_DIGITS:
+        raise ValueError(f"a number with {len(digits):,} digits")
+    return int(digits)
+
+
+def _json_problem(exc: Exception, *, one_line: bool = False) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        where = f"column {exc.colno}" if one_line else f"line {exc.lineno} column {exc.colno}"
+        return f"invalid JSON ({exc.msg} at {where})"
+    if isinstance(exc, RecursionError):
+        return "invalid JSON (nested too deeply)"
+    return f"invalid JSON ({_short(exc)})"
+
+
+def _plain_json(value: Any) -> Any:
+    """`value` as plain JSON data: dates become strings, lone surrogates U+FFFD; ValueError when it cannot be.
+
+    Refuses NaN and infinities (the JSON output could not be parsed) and deep nesting (it could not be saved).
+    """
+    if _depth(value) > _MAX_JSON_DEPTH:
+        raise ValueError(f"nested more than {_MAX_JSON_DEPTH} levels deep")
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, default=str)
+    except ValueError as exc:
+        raise ValueError("NaN or infinity is not a JSON number") from exc
+    return json.loads(_SURROGATES.sub("\ufffd", text))
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in `value` (counted without recursion, stopping past the limit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack and deepest <= _MAX_JSON_DEPTH:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list | tuple) else None
+        if children is not None:
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _load_json(path: Path, data: bytes, limits: _Limits) -> tuple[list[Document], list[Failure]]:
     """One article object, a list of them, or an object holding the list under articles/documents/items."""
     try:
-        value = json.loads(_decode(path, data))
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno} column {exc.colno}"
-        raise LoadError(str(path), f"invalid JSON ({exc.msg} at {where})") from exc
+        value = _parse_json(_decode(path, data))
+    except (ValueError, RecursionError) as exc:
+        raise LoadError(str(path), _json_problem(exc)) from exc
     if isinstance(value, dict):
         listed = next((value[key] for key in _ARTICLE_LISTS if isinstance(value.get(key), list)), None)
         if listed is None:
-            return load_records([(path.name, value)])
+            return load_records([(path.name, value)], max_text_chars=limits.max_text_chars)
         value = listed
     if not isinstance(value, list):
         raise LoadError(str(path), f"expected a JSON object or a list of objects, got {_json_type(value)}")
     if not value:
         raise LoadError(str(path), "no articles in the file (empty list)")
-    return load_records((f"{path.name} record {n}", item) for n, item in enumerate(value, 1))
+    records = ((f"{path.name} record {n}", item) for n, item in enumerate(value, 1))
+    return load_records(records, max_text_chars=limits.max_text_chars)
 
 
-def _load_jsonl(path: Path, data: bytes) -> tuple[list[Document], list[Failure]]:
+def _load_jsonl(path: Path, data: bytes, limits: _Limits) -> tuple[list[Document], list[Failure]]:
     """One article object per non-empty line; a bad line fails alone."""
     documents: list[Document] = []
     failures: list[Failure] = []
@@ -409,23 +592,27 @@ def _load_jsonl(path: Path, data: bytes) -> tuple[list[Document], list[Failure]]
     for n, line in lines:
         label = f"{path.name} line {n}"
         try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            failures.append(Failure(label, f"invalid JSON ({exc.msg} at column {exc.colno})"))
+            value = _parse_json(line)
+        except (ValueError, RecursionError) as exc:
+            failures.append(Failure(label, _json_problem(exc, one_line=True)))
             continue
-        loaded, bad = load_records([(label, value)])
+        loaded, bad = load_records([(label, value)], max_text_chars=limits.max_text_chars)
         documents.extend(loaded)
         failures.extend(bad)
     return documents, failures
 
 
-def load_records(records: Iterable[tuple[str, object]]) -> tuple[list[Document], list[Failure]]:
+def load_records(
+    records: Iterable[tuple[str, object]], *, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
+) -> tuple[list[Document], list[Failure]]:
     """Documents from (label, parsed JSON value) pairs, and a Failure (named by label) for each bad one."""
     documents: list[Document] = []
     failures: list[Failure] = []
     for label, value in records:
         try:
-            documents.append(_record_document(label, value))
+            document = _record_document(label, value)
+            _check_length(label, document.text, max_text_chars)
+            documents.append(document)
         except LoadError as exc:
             failures.append(Failure(label, exc.reason))
     return documents, failures
@@ -434,6 +621,10 @@ def load_records(records: Iterable[tuple[str, object]]) -> tuple[list[Document],
 def _record_document(label: str, record: object) -> Document:
     if not isinstance(record, dict):
         raise LoadError(label, f"a record must be a JSON object, not {_json_type(record)}")
+    try:
+        record = _plain_json(record)
+    except ValueError as exc:
+        raise LoadError(label, str(exc)) from exc
     if "body" not in record and "text" not in record:
         raise LoadError(label, "missing 'body' (or 'text')")
     body = _string_field(label, record, "body" if "body" in record else "text", required=True)
@@ -470,14 +661,14 @@ def _json_type(value: object) -> str:
     return "null" if value is None else _JSON_TYPES.get(type(value), type(value).__name__)
 
 
-_SINGLE_LOADERS: dict[str, Callable[[Path, bytes], Document]] = {
+_SINGLE_LOADERS: dict[str, Callable[[Path, bytes, _Limits], Document]] = {
     ".txt": _load_txt,
     ".md": _load_markdown,
     ".html": _load_html,
     ".htm": _load_html,
     ".pdf": _load_pdf,
 }
-_MULTI_LOADERS: dict[str, Callable[[Path, bytes], tuple[list[Document], list[Failure]]]] = {
+_MULTI_LOADERS: dict[str, Callable[[Path, bytes, _Limits], tuple[list[Document], list[Failure]]]] = {
     ".json": _load_json,
     ".jsonl": _load_jsonl,
 }

@@ -19,6 +19,8 @@ from qa_app.config import Settings, load_settings
 from qa_app.documents import load_files
 from qa_app.embedder import Embedder, SentenceTransformerEmbedder
 from qa_app.errors import NotFoundError, QAError
+from qa_app.generative import LLMConfig
+from qa_app.grounding import AnswerStream, SupportChecker
 from qa_app.index import VectorIndex
 from qa_app.lexical import LexicalIndex
 from qa_app.records import AddResult, Answer, Citation, Document, DocumentInfo, Passage
@@ -101,11 +103,37 @@ class Library:
         *,
         k: int | None = None,
         filters: SearchFilters | None = None,
+        llm_base_url: str | None = None,
+        llm_model: str | None = None,
     ) -> Answer:
-        """A cited answer built from the best passages; `history` holds the previous questions, oldest first."""
+        """A cited answer built from the best passages; `history` holds the previous questions, oldest first.
+
+        With a generative server (settings, or `llm_base_url`; `""` turns it off) the answer is generated and
+        checked sentence by sentence; without one, or when it fails, the extractive composer answers.
+        """
+        stream = self.ask_stream(question, history, k=k, filters=filters, llm_base_url=llm_base_url,
+                                 llm_model=llm_model)  # fmt: skip
+        return stream.answer
+
+    def ask_stream(
+        self,
+        question: str,
+        history: Sequence[str] = (),
+        *,
+        k: int | None = None,
+        filters: SearchFilters | None = None,
+        llm_base_url: str | None = None,
+        llm_model: str | None = None,
+    ) -> AnswerStream:
+        """Like `ask`, but iterating yields each generated sentence once it is checked; `.answer` is the result."""
         query = self._query(question, history)
         passages = self._retrieve(query, k, filters)
-        return self._composer.compose(query, passages, check=self._citation_matches)
+        extractive = self._composer.compose(query, passages, check=self._citation_matches)
+        config = LLMConfig.from_settings(self.settings, llm_base_url, llm_model)
+        if not config.enabled:
+            return AnswerStream(extractive, None)
+        checker = SupportChecker(self._composer, query, passages, self._citation_matches, self.settings.llm_min_support)
+        return AnswerStream(extractive, config, checker, history, self.settings.max_answer_sentences)
 
     def _query(self, question: str, history: Sequence[str]) -> Query:
         if not question.strip():

@@ -103,6 +103,19 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class AnswerSentence:
+    """One sentence of an answer, the citations backing it, and whether the check found it supported."""
+
+    text: str
+    citations: tuple[int, ...] = ()
+    supported: bool = True
+    reason: str | None = None  # why a sentence is unsupported (shown in the UI, not part of the JSON contract)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text, "citations": list(self.citations), "supported": self.supported}
+
+
+@dataclass(frozen=True)
 class Answer:
     """An answer whose sentences carry `[n]` markers pointing at `citations`."""
 
@@ -113,12 +126,22 @@ class Answer:
     passages: tuple[Passage, ...] = ()
     notes: tuple[str, ...] = ()
     score: float = 0.0  # evidence of the best sentence (see README, "Abstention")
+    mode: str = "extractive"  # "extractive" | "generative": what produced `text`
+    sentences: tuple[AnswerSentence, ...] = ()
+
+    def __post_init__(self) -> None:
+        # an extractive answer is its quotes: each one is a supported sentence citing itself
+        if self.mode == "extractive" and not self.sentences and self.answered:
+            quotes = tuple(AnswerSentence(c.quote, (c.n,), True) for c in self.citations)
+            object.__setattr__(self, "sentences", quotes)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "question": self.question,
             "answer": self.text,
             "answered": self.answered,
+            "mode": self.mode,
+            "sentences": [s.to_json() for s in self.sentences],
             "citations": [c.to_json() for c in self.citations],
             "passages": [p.to_json() for p in self.passages],
         }

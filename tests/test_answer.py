@@ -83,7 +83,7 @@ def test_unrelated_questions_are_not_answered(answers: Library, question: str):
 
 def test_json_contract(answers: Library):
     data = answers.ask("Did Mexico accept American troops?").to_json()
-    assert set(data) == {"question", "answer", "answered", "citations", "passages"}
+    assert set(data) == {"question", "answer", "answered", "mode", "sentences", "citations", "passages"}
     assert set(data["citations"][0]) == {"n", "doc_id", "title", "source", "published_at", "start", "end",
                                          "quote", "page"}  # fmt: skip
     assert set(data["passages"][0]) == {"doc_id", "chunk_id", "title", "source", "published_at", "start", "end",

@@ -45,12 +45,43 @@ def sidebar() -> tuple[SearchFilters, int, bool]:
     return filters, k, show
 
 
-def ask(question: str, filters: SearchFilters, k: int) -> Turn:
+def generative_sidebar() -> tuple[str, str] | None:
+    """The optional generative server: (base URL, model) when it is switched on, else None."""
+    defaults = {"llm_on": bool(library.settings.llm_base_url), "llm_base_url": library.settings.llm_base_url,
+                "llm_model": library.settings.llm_model}  # fmt: skip
+    for key, value in defaults.items():
+        if key not in st.session_state:  # from the settings once; then the reader's choice, kept across pages
+            st.session_state[key] = value
+    with st.sidebar.expander("Generative answers", expanded=False, icon=":material/smart_toy:"):
+        on = st.toggle("Write answers with a language model", key="llm_on")
+        url = st.text_input("Server base URL (OpenAI-compatible)", key="llm_base_url",
+                            placeholder="http://127.0.0.1:11434/v1")  # fmt: skip
+        model = st.text_input("Model", key="llm_model", placeholder="e.g. llama3.2")
+        st.caption(
+            "Every generated sentence is checked against the passage it cites; sentences that fail are marked "
+            "unsupported. Without a server, or when it fails, the answer is made of quotes."
+        )
+    return (url.strip(), model.strip()) if on and url.strip() else None
+
+
+def ask(question: str, filters: SearchFilters, k: int, llm: tuple[str, str] | None) -> Turn:
     """Ask the library, with the earlier questions as history; keep what the chat needs to redraw it."""
     turn_id = st.session_state.next_turn
     st.session_state.next_turn += 1
+    history = state.previous_questions()
     try:
-        result = library.ask(question, history=state.previous_questions(), k=k, filters=filters)
+        with st.spinner("Searching the articles…"):
+            if llm is None:
+                result = library.ask(question, history=history, k=k, filters=filters, llm_base_url="")
+            else:
+                stream = library.ask_stream(question, history=history, k=k, filters=filters, llm_base_url=llm[0],
+                                            llm_model=llm[1])  # fmt: skip
+        if llm is not None:
+            live = st.empty()  # the sentences as they are checked; replaced by the finished answer
+            with live.container():
+                st.write_stream(widgets.streamed_sentences(stream))
+            live.empty()
+            result = stream.answer
     except QAError as exc:
         return Turn(turn_id, question, None, filters=filters, error=str(exc))
 
@@ -113,6 +144,7 @@ def conversation_tools(slot: DeltaGenerator) -> None:
 
 
 filters, k, show_passages = sidebar()
+llm = generative_sidebar()
 tools_slot = st.sidebar.container()
 
 st.title("Newsdesk Q&A")
@@ -138,8 +170,7 @@ if question:
     with st.chat_message("user"):
         st.markdown(escape_markdown(question))
     with st.chat_message("assistant"):
-        with st.spinner("Searching the articles…"):
-            turn = ask(question, filters, k)
+        turn = ask(question, filters, k, llm)
         widgets.answer(turn, show_passages, record_feedback)
     st.session_state.messages += [
         {"role": "user", "content": question},

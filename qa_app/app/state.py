@@ -62,7 +62,8 @@ def source_options(library: Library) -> list[str]:
     return sorted(found, key=str.lower)
 
 
-_KEPT_WIDGETS = ("after", "before", "sources", "k", "show_passages")  # the chat's sidebar
+# the chat's sidebar: filters, k, the passages toggle and the generative-answers section
+_KEPT_WIDGETS = ("after", "before", "sources", "k", "show_passages", "llm_on", "llm_base_url", "llm_model")
 
 
 def start_page(title: str | None = None) -> Library:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict
 
 import pandas as pd
@@ -11,7 +11,12 @@ import streamlit as st
 from qa_app.app import charts, render
 from qa_app.app.export import answer_plain_text
 from qa_app.app.state import ARTICLE_PAGE, Turn
-from qa_app.records import Passage
+from qa_app.records import Answer, AnswerSentence, Passage
+
+_UNSUPPORTED_STYLE = (
+    "display:inline-block;font-size:.72rem;font-weight:600;color:#8a4b00;background:#fdebd0;"
+    "border-radius:.6rem;padding:0 .4rem;margin-left:.1rem;vertical-align:super;line-height:1.3"
+)
 
 
 def card(item: render.Card, key: str) -> None:
@@ -31,6 +36,8 @@ def answer(turn: Turn, show_passages: bool, on_feedback: Callable[[int], None]) 
     summary = render.filters_summary(asdict(turn.filters))
     if summary:
         st.caption("Filtered: " + render.escape_markdown(summary))
+    if result.mode == "generative":
+        st.caption("Written by a language model from the passages; every sentence was checked against its quote.")
     if not result.answered:
         st.info(render.escape_markdown(result.text), icon=":material/search_off:")
         with st.expander(f"Closest passages ({len(turn.passages)})", expanded=False):
@@ -43,10 +50,16 @@ def answer(turn: Turn, show_passages: bool, on_feedback: Callable[[int], None]) 
         left, right = st.columns([3, 2], gap="large")
         with left:
             text, notes = render.split_notes(result)
-            markers = [c.n for c in result.citations]
-            st.html(f'<div class="qa-answer">{render.answer_html(text, markers)}</div>')
+            if result.mode == "generative":
+                st.html(f'<div class="qa-answer">{sentences_html(result)}</div>')
+            else:
+                markers = [c.n for c in result.citations]
+                st.html(f'<div class="qa-answer">{render.answer_html(text, markers)}</div>')
             for note in notes:
-                st.warning(render.escape_markdown(note), icon=":material/compare_arrows:")
+                if note in result.text:  # the sources disagree
+                    st.warning(render.escape_markdown(note), icon=":material/compare_arrows:")
+                else:  # which mode answered, and why
+                    st.info(render.escape_markdown(note), icon=":material/smart_toy:")
             chart = charts.cited_timeline(turn.cards)
             if chart is not None:
                 st.altair_chart(chart, width="stretch")
@@ -58,6 +71,26 @@ def answer(turn: Turn, show_passages: bool, on_feedback: Callable[[int], None]) 
     if show_passages and result.passages:
         with st.expander(f"Retrieved passages and scores ({len(result.passages)})"):
             st.dataframe(passage_frame(result.passages), hide_index=True, width="stretch")
+
+
+def sentences_html(result: Answer) -> str:
+    """A generated answer, escaped: each sentence with its citation badges, or an "unsupported" badge."""
+    parts = []
+    for sentence in result.sentences:
+        markers = "".join(f'<span class="qa-marker">[{n}]</span>' for n in sentence.citations)
+        if not sentence.supported:
+            reason = render.esc(f"Not supported by the cited passage: {sentence.reason or 'no check passed'}")
+            markers = f'<span class="qa-unsupported" title="{reason}" style="{_UNSUPPORTED_STYLE}">unsupported</span>'
+        parts.append(f"{render.esc(sentence.text)} {markers}".rstrip())
+    return " ".join(parts)
+
+
+def streamed_sentences(sentences: Iterable[AnswerSentence]) -> Iterator[str]:
+    """Markdown for `st.write_stream`: each checked sentence, escaped, with its markers or an unsupported badge."""
+    for sentence in sentences:
+        markers = "".join(f"\\[{n}\\]" for n in sentence.citations)
+        badge = "" if sentence.supported else " :orange-badge[unsupported]"
+        yield f"{render.escape_markdown(sentence.text)} {markers}{badge} "
 
 
 def _feedback(turn: Turn, on_feedback: Callable[[int], None]) -> None:

@@ -1,0 +1,327 @@
+"""Checks a generated answer sentence by sentence against the passages it cites, and narrows each citation.
+
+A sentence is supported when (1) it carries `[n]` markers, all of them numbers of passages that were given,
+(2) at least one cited passage holds a sentence (or two adjacent ones) whose stored vector is close to it
+(cosine >= `llm_min_support`), and (3) every number and capitalised name it contains appears in a supporting
+passage (text, title, source or date). Each supporting passage is then narrowed to its best verbatim span,
+checked like every extractive citation (`document.text[start:end] == quote`). See README, "Generative answers".
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from itertools import pairwise
+
+import numpy as np
+
+from qa_app.answer import NOT_ANSWERED, Composer
+from qa_app.chunking import sentence_spans
+from qa_app.errors import QAError
+from qa_app.generative import NO_ANSWER, GenerationError, LLMConfig, build_messages, stream_chat
+from qa_app.records import Answer, AnswerSentence, Citation, Passage, page_at
+from qa_app.retrieval import Query
+
+_MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
+_LEADING_MARKERS = re.compile(r"^(?:\s*\[\d+(?:\s*,\s*\d+)*\])+")
+_NUMBER = re.compile(r"\d[\d,.]*\d|\d")
+_WORD = re.compile(r"[\w'’.-]+")
+_CAPITALISED = re.compile(r"(?<![\w'’-])[A-Z][\w'’.-]*")
+_SENTENCE_START = re.compile(r"^\W*[\w'’.-]+")  # the first word is capitalised anyway
+_NOT_NAMES = {"i", "the", "a", "an", "and", "but", "or", "in", "on", "at", "of", "to", "for", "it", "he", "she",
+              "they", "we", "this", "that", "these", "those", "his", "her", "their", "its", "as", "according",
+              "however", "also", "after", "before", "when", "while", "if", "so", "there", "then"}  # fmt: skip
+# sentences of an article that talk to the model are an injection attempt, never support for a claim
+_INSTRUCTION = re.compile(r"\b(ignore|disregard|forget|override)\b[^.]{0,60}\b(instructions?|prompts?|rules)\b"
+                          r"|\bsystem prompt\b|</?article\b", re.I)  # fmt: skip
+NAME_BONUS = 0.2  # narrowing: share of the sentence's names and numbers a span holds, beside its cosine
+MIN_NEXT_WORDS = 2  # a sentence is final once the next one has this many words (its markers are all in)
+
+
+def split_markers(text: str) -> tuple[str, tuple[int, ...]]:
+    """The sentence without its `[n]` markers, and the numbers they hold in order of appearance."""
+    numbers: list[int] = []
+    for match in _MARKER.finditer(text):
+        numbers += [int(n) for n in re.findall(r"\d+", match.group(1)) if int(n) not in numbers]
+    clean = re.sub(r"\s+([.,;:!?])", r"\1", _MARKER.sub("", text))
+    return " ".join(clean.split()), tuple(numbers)
+
+
+def _pieces(text: str) -> list[tuple[int, int]]:
+    """Sentence spans where markers written after the full stop ("... troops. [2]") join their sentence."""
+    pieces: list[list[int]] = []
+    for start, end in sentence_spans(text):
+        lead = _LEADING_MARKERS.match(text[start:end])
+        if lead and pieces:
+            pieces[-1][1] = start + lead.end()
+            start += lead.end()
+        if text[start:end].strip():
+            pieces.append([start, end])
+    return [(start, end) for start, end in pieces]
+
+
+class SentenceBuffer:
+    """Turns streamed text into complete sentences; a sentence is final once the next one has begun."""
+
+    def __init__(self) -> None:
+        self._text = ""
+        self._done = 0  # text before this offset has been handed out and is never segmented again
+
+    def feed(self, delta: str) -> list[str]:
+        self._text += delta
+        return self._take(final=False)
+
+    def close(self) -> list[str]:
+        return self._take(final=True)
+
+    def _take(self, final: bool) -> list[str]:
+        rest = self._text[self._done :]
+        pieces = _pieces(rest)
+        if not final:
+            pieces = [p for i, p in enumerate(pieces[:-1]) if _words(rest[pieces[i + 1][0] :]) >= MIN_NEXT_WORDS]
+        if pieces:
+            self._done += pieces[-1][1]
+        return [rest[start:end] for start, end in pieces]
+
+
+def _words(text: str) -> int:
+    """Complete words of streamed text, markers aside (the last word may still be growing)."""
+    words = len(split_markers(text)[0].split())
+    return words if text[-1:].isspace() else words - 1
+
+
+def _normal(token: str) -> str:
+    """A word or name as compared: lower case, no possessive, no dots (U.S. = US)."""
+    token = re.sub(r"['’]s?$", "", token.lower().strip(".,;:!?-"))
+    return token.replace(".", "")
+
+
+def _numbers(text: str) -> set[str]:
+    return {m.group().rstrip(".,").replace(",", "").lstrip("0") or "0" for m in _NUMBER.finditer(text)}
+
+
+def _names(sentence: str) -> set[str]:
+    """Capitalised words other than the first (names, places, outlets), normalised, split at hyphens."""
+    first = _SENTENCE_START.match(sentence)
+    body = sentence[first.end() :] if first else sentence
+    found = set()
+    for word in _CAPITALISED.findall(body):
+        for part in word.split("-"):
+            if part[:1].isupper() and _normal(part) and _normal(part) not in _NOT_NAMES:
+                found.add(_normal(part))
+    return found
+
+
+def _facts(sentence: str) -> set[str]:
+    return {f"#{n}" for n in _numbers(sentence)} | _names(sentence)
+
+
+def _known(text: str) -> set[str]:
+    """The numbers and words of a passage, in the form `_facts` uses."""
+    words = {_normal(w) for w in _WORD.findall(text)}
+    return {f"#{n}" for n in _numbers(text)} | words | {part for w in words for part in w.split("-")}
+
+
+@dataclass(frozen=True)
+class _Span:
+    start: int
+    end: int
+    vector: np.ndarray
+    facts: frozenset[str]
+
+
+class SupportChecker:
+    """Checks one generated sentence at a time against the numbered passages, numbering citations as they come."""
+
+    def __init__(
+        self, composer: Composer, query: Query, passages: Sequence[Passage], check: Callable[[Citation], bool],
+        min_support: float,
+    ) -> None:  # fmt: skip
+        self.composer, self.query, self.passages = composer, query, list(passages)
+        self.check, self.min_support = check, min_support
+        self.citations: list[Citation] = []
+        self._spans: list[list[_Span]] | None = None
+        self._vectors: dict[str, np.ndarray] = {}  # generated sentences embedded so far
+
+    def _passage_spans(self) -> list[list[_Span]]:
+        """Per passage: each sentence and each pair of adjacent sentences of a paragraph, with its vector."""
+        if self._spans is None:
+            vectors = {(c.passage.doc_id, c.start, c.end): c.vector
+                       for c in self.composer.candidates(self.query, self.passages)}  # fmt: skip
+            self._spans = []
+            for p in self.passages:
+                singles = [_Span(s, e, vectors[(p.doc_id, s, e)], frozenset(_known(self._text(p, s, e))))
+                           for s, e in p.sentences if (p.doc_id, s, e) in vectors
+                           and not _INSTRUCTION.search(self._text(p, s, e))]  # fmt: skip
+                pairs = [self._pair(p, a, b) for a, b in pairwise(singles)
+                         if not _INSTRUCTION.search(self._text(p, a.end, b.start))
+                         and "\n" not in self._text(p, a.end, b.start)]  # fmt: skip
+                self._spans.append(singles + pairs)
+        return self._spans
+
+    @staticmethod
+    def _text(p: Passage, start: int, end: int) -> str:
+        return p.text[start - p.start : end - p.start]
+
+    def _pair(self, p: Passage, a: _Span, b: _Span) -> _Span:
+        vector = a.vector + b.vector
+        return _Span(a.start, b.end, vector / (np.linalg.norm(vector) or 1.0), a.facts | b.facts)
+
+    def check_sentence(self, raw: str) -> AnswerSentence | None:
+        """The sentence with its narrowed citations, or marked unsupported with the reason; None when empty."""
+        text, numbers = split_markers(html.unescape(raw))
+        if not text:
+            return None
+        if is_refusal(text):
+            return AnswerSentence(text, (), True, "says the articles do not answer")
+        if not numbers:
+            return AnswerSentence(text, (), False, "no [n] marker")
+        invented = [n for n in numbers if not 1 <= n <= len(self.passages)]
+        if invented:
+            given = f"[1]–[{len(self.passages)}]" if len(self.passages) > 1 else "[1]"
+            return AnswerSentence(text, (), False, f"cites [{invented[0]}], but only {given} were given")
+        vector = self._embed(text)
+        best = {n: self._similarity(vector, n) for n in numbers}
+        supporting = [n for n in numbers if best[n] >= self.min_support and self._passage_spans()[n - 1]]
+        if not supporting:
+            top = max(best.values(), default=0.0)
+            return AnswerSentence(text, (), False, f"too far from the cited passage (similarity {top:.2f} < "
+                                                   f"{self.min_support:.2f})")  # fmt: skip
+        facts = _facts(text)
+        known = set().union(*(_known(self._context(self.passages[n - 1])) for n in supporting))
+        missing = sorted(facts - known)
+        if missing:
+            shown = missing[0].lstrip("#")
+            return AnswerSentence(text, (), False, f"“{shown}” is not in the cited passage")
+        return AnswerSentence(text, tuple(self._cite(n, vector, facts) for n in supporting), True)
+
+    def similarities(self, text: str) -> list[float]:
+        """Cosine of `text` to the closest sentence (or pair of adjacent sentences) of each passage, in order."""
+        vector = self._embed(text)
+        return [self._similarity(vector, n) for n in range(1, len(self.passages) + 1)]
+
+    def _embed(self, text: str) -> np.ndarray:
+        if text not in self._vectors:
+            self._vectors[text] = self.composer.embedder.embed([text])[0]
+        return self._vectors[text]
+
+    def _similarity(self, vector: np.ndarray, n: int) -> float:
+        return max((float(span.vector @ vector) for span in self._passage_spans()[n - 1]), default=0.0)
+
+    @staticmethod
+    def _context(p: Passage) -> str:
+        return f"{p.title}\n{p.source}\n{p.published_at or ''}\n{p.text}"
+
+    def _cite(self, n: int, vector: np.ndarray, facts: set[str]) -> int:
+        """The number of the citation holding passage n's best-supporting verbatim span (reused when repeated)."""
+        p = self.passages[n - 1]
+
+        def score(span: _Span) -> float:
+            coverage = len(facts & span.facts) / len(facts) if facts else 0.0
+            return float(span.vector @ vector) + NAME_BONUS * coverage
+
+        span = max(self._passage_spans()[n - 1], key=score)
+        for citation in self.citations:
+            if (citation.doc_id, citation.start, citation.end) == (p.doc_id, span.start, span.end):
+                return citation.n
+        quote = self._text(p, span.start, span.end)
+        citation = Citation(len(self.citations) + 1, p.doc_id, p.title, p.source, p.published_at, span.start,
+                            span.end, quote, page_at(p.page_starts, span.start))  # fmt: skip
+        if not self.check(citation):
+            raise QAError(f"internal error: citation [{citation.n}] does not match its article; run `qa-app check`")
+        self.citations.append(citation)
+        return citation.n
+
+
+def is_refusal(text: str) -> bool:
+    """Whether a sentence is the prompt's fixed answer for questions the articles do not answer."""
+    return _normal_sentence(text) == _normal_sentence(NO_ANSWER)
+
+
+def _normal_sentence(text: str) -> str:
+    return " ".join(re.findall(r"[a-z]+", text.lower().replace("passages", "articles")))
+
+
+def fallback_note(reason: str) -> str:
+    return f"The generative model was unavailable ({reason}); this answer is extractive."
+
+
+UNSUPPORTED_NOTE = (
+    "No sentence of the generated answer was supported by the passage it cites; this answer is extractive."
+)
+
+
+class AnswerStream:
+    """Checked sentences as the model writes them; `answer` when the stream is done (it drains what is left).
+
+    Without a configured server, or when generation fails, the stream yields nothing and `answer` is the
+    extractive answer (with a note saying why, when generation was tried).
+    """
+
+    def __init__(
+        self, extractive: Answer, config: LLMConfig | None, checker: SupportChecker | None = None,
+        history: Sequence[str] = (), max_sentences: int = 4,
+    ) -> None:  # fmt: skip
+        self.extractive, self.config, self.checker = extractive, config, checker
+        self.history, self.max_sentences = history, max_sentences
+        self.sentences: list[AnswerSentence] = []
+        self._answer: Answer | None = None
+        self._events = self._run()
+
+    def __iter__(self) -> Iterator[AnswerSentence]:
+        return self._events
+
+    @property
+    def answer(self) -> Answer:
+        for _ in self._events:
+            pass
+        assert self._answer is not None
+        return self._answer
+
+    def _run(self) -> Iterator[AnswerSentence]:
+        if self.config is None or self.checker is None or not self.extractive.passages:
+            self._answer = self.extractive
+            return
+        try:
+            yield from self._generate(self.config, self.checker)
+        except GenerationError as exc:
+            self._answer = self._fallback(fallback_note(exc.reason))
+            return
+        self._answer = self._assemble(self.checker) or self._fallback(UNSUPPORTED_NOTE)
+
+    def _fallback(self, note: str) -> Answer:
+        return replace(self.extractive, notes=(*self.extractive.notes, note))
+
+    def _generate(self, config: LLMConfig, checker: SupportChecker) -> Iterator[AnswerSentence]:
+        messages = build_messages(self.extractive.question, self.extractive.passages, self.history, self.max_sentences)
+        buffer = SentenceBuffer()
+        for delta in stream_chat(config, messages):
+            yield from self._checked(buffer.feed(delta), checker)
+        yield from self._checked(buffer.close(), checker)
+        if not self.sentences:
+            raise GenerationError("the model returned an empty answer")
+
+    def _checked(self, raw: list[str], checker: SupportChecker) -> Iterator[AnswerSentence]:
+        for sentence in map(checker.check_sentence, raw):
+            if sentence is not None:
+                self.sentences.append(sentence)
+                yield sentence
+
+    def _assemble(self, checker: SupportChecker) -> Answer | None:
+        """The generative answer, or None when no sentence of it is supported."""
+        base = self.extractive
+        sentences = tuple(self.sentences)
+        if all(is_refusal(s.text) for s in sentences):
+            return replace(base, text=NOT_ANSWERED, answered=False, citations=(), notes=(), mode="generative",
+                           sentences=sentences)  # fmt: skip
+        if not any(s.supported and s.citations for s in sentences):
+            return None
+        parts = [f"{s.text} " + "".join(f"[{n}]" for n in s.citations) if s.citations else
+                 s.text if s.supported else f"{s.text} [unsupported]" for s in sentences]  # fmt: skip
+        failed = sum(not s.supported for s in sentences)
+        notes = (f"{failed} of {len(sentences)} generated sentences are not supported by the passages they cite "
+                 "and are marked unsupported.",) if failed else ()  # fmt: skip
+        return replace(base, text=" ".join(parts), answered=True, citations=tuple(checker.citations), notes=notes,
+                       mode="generative", sentences=sentences)  # fmt: skip
