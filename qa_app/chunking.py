@@ -39,8 +39,28 @@ def _trimmed(text: str, start: int, end: int) -> Span | None:
     return left, left + len(stripped)
 
 
+_MAX_SEGMENT = 10_000  # pysbd is quadratic in its input: feed it pieces of a long line
+
+
+def _pieces(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """`text[start:end]` in pieces of at most `_MAX_SEGMENT` characters, cut after a sentence end or a space."""
+    while end - start > _MAX_SEGMENT:
+        window = text[start : start + _MAX_SEGMENT]
+        cut = max(window.rfind(". "), window.rfind("? "), window.rfind("! "))
+        cut = cut + 2 if cut > _MAX_SEGMENT // 2 else (window.rfind(" ") + 1 or _MAX_SEGMENT)
+        yield start, start + cut
+        start += cut
+    yield start, end
+
+
 def _line_sentences(text: str, line_start: int, line_end: int) -> Iterator[Span]:
-    """Sentence spans of one line; pysbd gives the strings, we locate them in order."""
+    """Sentence spans of one line, segmented piece by piece."""
+    for start, end in _pieces(text, line_start, line_end):
+        yield from _piece_sentences(text, start, end)
+
+
+def _piece_sentences(text: str, line_start: int, line_end: int) -> Iterator[Span]:
+    """Sentence spans of one piece of a line; pysbd gives the strings, we locate them in order."""
     line = text[line_start:line_end]
     cursor = 0
     for sentence in _segmenter().segment(line):

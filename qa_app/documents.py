@@ -466,13 +466,11 @@ def _load_pdf(path: Path, data: bytes, limits: _Limits) -> Document:
 
 def _check_page_count(path: Path, reader: pypdf.PdfReader, max_pages: int) -> None:
     """Refuse a page bomb before reading any page: the declared count first, then the real one."""
-    declared = _guarded(lambda: int(reader.trailer["/Root"]["/Pages"]["/Count"]))
-    for count in (declared, None):
-        count = len(reader.pages) if count is None else count  # len() walks the page tree, bounded by pypdf
-        if count > max_pages:
-            raise LoadError(
-                str(path), f"PDF has {count:,} pages, over the {max_pages:,}-page limit (QA_APP_MAX_PDF_PAGES)"
-            )
+    count = _guarded(lambda: int(reader.trailer["/Root"]["/Pages"]["/Count"])) or 0
+    if count <= max_pages:  # the declared count may lie: walk the page tree too (pypdf bounds that walk)
+        count = len(reader.pages)
+    if count > max_pages:
+        raise LoadError(str(path), f"PDF has {count:,} pages, over the {max_pages:,}-page limit (QA_APP_MAX_PDF_PAGES)")
 
 
 def _extract_pages(path: Path, reader: pypdf.PdfReader, max_chars: int) -> list[str]:

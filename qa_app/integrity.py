@@ -49,9 +49,9 @@ def _derived_problems(library: Library, generation: int, chunk_ids: np.ndarray) 
     problems = []
     expected = set(chunk_ids.tolist())
     vector_path, lexical_path = library._vector_path(generation), library._lexical_path(generation)
-    if not vector_path.exists():
+    if len(expected) and not vector_path.exists():
         problems.append(f"{vector_path.name} is missing (the vectors of generation {generation})")
-    else:
+    elif vector_path.exists():
         try:
             vectors = VectorIndex.load(vector_path)
             if set(vectors.ids().tolist()) != expected:

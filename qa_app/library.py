@@ -184,7 +184,12 @@ class Library:
         """Index files, folders and documents; one bad input is reported and the rest indexed."""
         inputs = list(inputs)
         paths = [Path(item) for item in inputs if not isinstance(item, Document)]
-        loaded, failures = load_files(paths, max_bytes=self.settings.max_file_bytes)
+        loaded, failures = load_files(
+            paths,
+            max_bytes=self.settings.max_file_bytes,
+            max_pdf_pages=self.settings.max_pdf_pages,
+            max_text_chars=self.settings.max_text_chars,
+        )
         results = [AddResult(f.source, "failed", reason=f.reason) for f in failures]
         pending: list[Document] = []
         seen: set[str] = set()
@@ -246,6 +251,7 @@ class Library:
             info = next((d for d in self._store.documents() if d.doc_id == doc_id), None)
             if info is None:
                 raise NotFoundError(f"no document with id {doc_id!r}; `qa-app list` shows the ids")
+            self._current_vectors()  # so _apply updates the saved file instead of rebuilding it from SQLite
             self._apply(self._store.write(remove=[doc_id]))
             self._indexes()
         return info
@@ -321,6 +327,8 @@ class Library:
         except (OSError, ValueError):  # a writer replaced it while we read: rebuild instead
             lexical = None
         if lexical is not None and len(lexical) == chunk_count:
+            if self._has_leftovers(path):  # a writer was killed before it could delete them
+                self._save_if_unlocked(lambda: self._delete_leftovers(path), generation)
             return lexical
         lexical = LexicalIndex.build(*self._store.chunk_texts())
         if chunk_count:
@@ -344,6 +352,8 @@ class Library:
                 if chunk_count:
                     log.warning("vector file of generation %d missing or stale; rebuilt from %s", generation, DB_NAME)
                     self._save_if_unlocked(lambda: self._save(vectors, generation), generation)
+            elif self._has_leftovers(path):  # a writer was killed before it could delete them
+                self._save_if_unlocked(lambda: self._delete_leftovers(path), generation)
             self._vectors, self._generation, self._lexical = vectors, generation, None
             return vectors
 
@@ -368,15 +378,25 @@ class Library:
 
     def _save(self, vectors: VectorIndex, generation: int) -> None:
         vectors.save(self._vector_path(generation))
-        for old in self.index_dir.glob("vectors-*.faiss"):
-            if old.name != self._vector_path(generation).name:
-                old.unlink(missing_ok=True)
+        self._delete_leftovers(self._vector_path(generation))
 
     def _save_lexical(self, lexical: LexicalIndex, generation: int) -> None:
         lexical.save(self._lexical_path(generation))
-        for old in self.index_dir.glob("bm25-*"):
-            if old.name != self._lexical_path(generation).name:
-                shutil.rmtree(old, ignore_errors=True)
+        self._delete_leftovers(self._lexical_path(generation))
+
+    def _delete_leftovers(self, current: Path) -> None:
+        """Other generations of `current`, and temporary files of writers killed mid-save.
+
+        Call with the write lock held: every save happens under it, so no temporary file is in use.
+        """
+        kind = current.name.split("-", 1)[0] + "-"  # "vectors-" or "bm25-"
+        for path in self.index_dir.iterdir():
+            if path.name.startswith((kind, f".{kind}")) and path.name != current.name:
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+    def _has_leftovers(self, current: Path) -> bool:
+        kind = current.name.split("-", 1)[0] + "-"
+        return any(p.name.startswith((kind, f".{kind}")) and p.name != current.name for p in self.index_dir.iterdir())
 
 
 def _report(

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import re
 import tempfile
-import unicodedata
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
 from qa_app.config import SUPPORTED_SUFFIXES
+from qa_app.documents import safe_upload_name
+from qa_app.errors import LoadError, QAError
 from qa_app.library import Library, Progress
 from qa_app.records import AddResult
 
 UPLOAD_TYPES = [suffix.lstrip(".") for suffix in SUPPORTED_SUFFIXES]
-_MAX_NAME = 180
-_UNSAFE_CHARS = re.compile(r"[^\w .()\-+,@&'’]")
 
 
 class Upload(Protocol):
@@ -24,26 +22,6 @@ class Upload(Protocol):
     name: str
 
     def getvalue(self) -> bytes: ...
-
-
-def safe_name(name: str) -> str | None:
-    """A client-supplied file name reduced to a plain base name, or None when it cannot be used.
-
-    The client decides the name, so it is never used as a path: any directory part (POSIX or
-    Windows) is dropped, names with a `..` component are refused, odd characters are replaced.
-    """
-    name = unicodedata.normalize("NFC", name or "")
-    parts = re.split(r"[\\/]+", name)
-    if any(part.strip() == ".." for part in parts):
-        return None
-    base = "".join(ch for ch in parts[-1] if ch.isprintable()).strip()
-    base = _UNSAFE_CHARS.sub("_", base).lstrip(".").strip()
-    if not base or base in {".", ".."}:
-        return None
-    if len(base) > _MAX_NAME:
-        stem, dot, suffix = base.rpartition(".")
-        base = stem[: _MAX_NAME - len(suffix) - 1] + dot + suffix if dot and len(suffix) < 10 else base[:_MAX_NAME]
-    return base
 
 
 def progress_text(progress: Progress, seconds: float) -> str:
@@ -71,14 +49,21 @@ def index_uploads(
 
     Returns one result per upload (a JSONL file may give several); refused names come first.
     """
+    uploads = list(uploads)
+    if len(uploads) > library.settings.max_upload_files:
+        raise QAError(
+            f"{len(uploads)} files in one upload, over the limit of {library.settings.max_upload_files} "
+            "(QA_APP_MAX_UPLOAD_FILES); upload them in smaller batches"
+        )
     refused: list[AddResult] = []
     with tempfile.TemporaryDirectory(prefix="qa-app-upload-") as tmp:
         folder = Path(tmp)
         paths: list[Path] = []
         for upload in uploads:
-            name = safe_name(upload.name)
-            if name is None:
-                refused.append(AddResult(upload.name, "failed", reason="unsafe file name; rename the file"))
+            try:
+                name = safe_upload_name(upload.name)
+            except LoadError as exc:
+                refused.append(AddResult(upload.name, "failed", reason=exc.reason))
                 continue
             path = folder / name
             if path.exists():
