@@ -42,3 +42,6 @@ clean:
 
 bench-quality: install
 	$(BIN)/python benchmarks/quality.py
+
+bench: install
+	$(BIN)/python benchmarks/perf.py
