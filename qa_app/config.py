@@ -28,6 +28,9 @@ class Settings:
     chunk_words: int = 200
     max_chunk_words: int = 300
     embed_batch_size: int = 32
+    embedding_backend: str = "torch"  # torch | onnx (int8-quantised ONNX export; see README, "Performance")
+    ivf_threshold: int = 200_000  # chunks: exact FAISS search below, IVF at and above (see README, "Performance")
+    ivf_nprobe: int = 32  # IVF lists searched per query
     top_k: int = 8
     retrieval_mode: str = "hybrid"  # hybrid | dense | lexical
     rrf_k: int = 60
