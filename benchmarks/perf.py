@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -43,6 +44,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 import perf_data
+import perf_scale
 import torch
 
 from qa_app.chunking import chunk_text
@@ -640,6 +642,35 @@ def bench_vectors(centers: np.ndarray, queries: np.ndarray, args: argparse.Names
         bench_ann(centers, queries, bench_flat(centers, queries, ann_at, args.repeats), ann_at, args.repeats)
 
 
+def bench_product_at_scale(chunk_pool: np.ndarray, sentence_pool: np.ndarray, questions: list[str],
+                           args: argparse.Namespace, tmp: Path, started: float) -> None:  # fmt: skip
+    """`Library` itself at each scale: built from a synthetic SQLite database, measured in a fresh process."""
+    (tmp / "questions.json").write_text(json.dumps(questions))
+    for n in parse_scale(args.scale):
+        section(f"4. the product at {n:,} chunks", started)
+        folder = tmp / f"scale-{label(n)}"
+        built = perf_scale.build(folder, n, chunk_pool, sentence_pool, load_settings().embedding_model)
+        command = [sys.executable, str(ROOT / "benchmarks" / "perf_scale.py"), "measure", str(folder),
+                   "--questions", str(tmp / "questions.json"), "--repeats", str(args.repeats)]  # fmt: skip
+        result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+        size = label(n)
+        what = f"Library.{{}} at {result['chunks']:,} chunks ({result['index_type']} index), {len(questions)} questions"
+        record(f"product_{size}_ask_p50_ms", [float(v) for v in result.pop("ask_p50_ms")], "ms", what.format("ask"))
+        record(f"product_{size}_ask_p95_ms", [float(v) for v in result.pop("ask_p95_ms")], "ms")
+        record(f"product_{size}_search_p50_ms", [float(v) for v in result.pop("search_p50_ms")], "ms",
+               what.format("search"))  # fmt: skip
+        record(f"product_{size}_search_p95_ms", [float(v) for v in result.pop("search_p95_ms")], "ms")
+        record(f"product_{size}_recall@10", [result.pop("recall@10")], "share",
+               "the product's FAISS search vs exact NumPy top-10 over every stored vector, real questions")  # fmt: skip
+        record(f"product_{size}_memory_over_raw_plus_text", [result.pop("memory_over_raw_plus_text")], "ratio",
+               "VmRSS growth of opening the library (FAISS + BM25 + ids) / (float32 vectors + chunk text)")  # fmt: skip
+        record(f"product_{size}_add_one_article_s", result.pop("add_one_article_s"), "s",
+               "Library.add of one 300-1500-word article, embedding excluded (synthetic): chunking, SQLite, "
+               "FAISS update and save, BM25 delta update and save")  # fmt: skip
+        details[f"product_{size}"] = {**built, **result}
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = arguments(argv)
     started = time.perf_counter()
@@ -660,8 +691,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         section(f"3. latency at ~{args.large_chunks:,} chunks", started)
         details["large"] = bench_large(embedder, indexing, tmp, args.large_chunks, args.repeats)
         centers = indexing.pop("real_vectors")
-        details["indexing"] = {k: v for k, v in indexing.items() if k != "real_is_chunk"}
+        indexing_is_chunk = indexing.pop("real_is_chunk")
+        details["indexing"] = indexing
         bench_vectors(centers, embedder.embed(questions), args, started)
+        bench_product_at_scale(centers[indexing_is_chunk], centers[~indexing_is_chunk], questions, args, tmp, started)
         section("5. cold start", started)
         bench_cold(library.index_dir, args.repeats)
         library.close()

@@ -62,15 +62,18 @@ def _derived_problems(library: Library, generation: int, chunk_ids: np.ndarray) 
             problems.append(f"{vector_path.name} is unreadable ({exc})")
     if len(expected) and not lexical_path.exists():
         problems.append(f"{lexical_path.name} is missing (the BM25 index of generation {generation})")
-    elif lexical_path.exists():
-        try:
-            if set(LexicalIndex.load(lexical_path).ids.tolist()) != expected:
-                problems.append(f"{lexical_path.name} does not cover the same chunks as the database")
-        except (OSError, ValueError) as exc:
-            problems.append(f"{lexical_path.name} is unreadable ({exc})")
     current = {vector_path.name, lexical_path.name}
+    if lexical_path.exists():
+        try:
+            lexical = LexicalIndex.load(lexical_path)
+            current.add(lexical.main_name)
+            if set(lexical.ids.tolist()) != expected:
+                problems.append(f"{lexical_path.name} does not cover the same chunks as the database")
+        except (OSError, ValueError, KeyError) as exc:
+            problems.append(f"{lexical_path.name} is unreadable ({exc})")
+    kinds = ("vectors-", "bm25-", "bm25main-")
     for path in library.index_dir.iterdir():
-        if path.name.startswith(("vectors-", "bm25-", ".vectors-", ".bm25-")) and path.name not in current:
+        if path.name.startswith(kinds + tuple(f".{kind}" for kind in kinds)) and path.name not in current:
             problems.append(f"{path.name} is left over from an older generation or an interrupted write")
     return problems
 

@@ -1,16 +1,29 @@
-"""The lexical side of hybrid search: BM25 (bm25s) with English stop words and Snowball stemming."""
+"""The lexical side of hybrid search: BM25 (bm25s) with English stop words and Snowball stemming.
+
+A write must not rebuild BM25 over the whole library (11 s at 100k chunks), so the index has two segments, like
+a search engine's: a large *main* segment, saved once and then only read, and a small *delta* segment over the
+chunks added since, rebuilt on each write from their cached tokens. Removed chunks are masked until the next
+merge. The delta's term weights are rescaled to the IDF of the whole collection, so its scores compare with the
+main segment's. When the delta and the removed chunks outgrow `merge_at(len(main))`, everything is merged into
+a new main segment.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
 import bm25s
 import numpy as np
 import Stemmer
+from bm25s.scoring import _score_idf_lucene  # the IDF bm25s's default ("lucene") method builds the main segment with
+
+MERGE_SHARE = 0.05  # merge once the delta and the removed chunks reach 5% of the main segment...
+MERGE_MIN, MERGE_MAX = 1_000, 20_000  # ...but not below 1,000 chunks, and at the latest at 20,000
 
 
 @lru_cache(maxsize=1)
@@ -18,60 +31,171 @@ def _stemmer() -> Stemmer.Stemmer:
     return Stemmer.Stemmer("english")
 
 
+def tokenize(texts: Sequence[str]) -> list[list[str]]:
+    """Stemmed, lower-cased content words of each text (stop words dropped)."""
+    return bm25s.tokenize(list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+
+
 def terms(text: str) -> list[str]:
     """Stemmed, lower-cased content words of `text` (stop words dropped)."""
-    return bm25s.tokenize([text], stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)[0]
+    return tokenize([text])[0]
 
 
-class LexicalIndex:
-    """BM25 over chunk texts; rows map to chunk ids."""
+def merge_at(main_size: int) -> int:
+    """How many delta plus removed chunks trigger a merge into a new main segment."""
+    return int(min(max(MERGE_SHARE * main_size, MERGE_MIN), MERGE_MAX))
+
+
+class Segment:
+    """One bm25s index; its rows map to chunk ids."""
 
     def __init__(self, ids: np.ndarray, bm25: bm25s.BM25 | None) -> None:
-        self.ids = ids.astype(np.int64)
-        self._bm25 = bm25
-        self._row_of = {int(chunk_id): row for row, chunk_id in enumerate(self.ids)}
+        self.ids = np.asarray(ids, dtype=np.int64)
+        self.bm25 = bm25
 
     def __len__(self) -> int:
         return len(self.ids)
 
     @classmethod
-    def build(cls, ids: np.ndarray, texts: Sequence[str]) -> LexicalIndex:
+    def build(cls, ids: np.ndarray, tokens: Sequence[list[str]]) -> Segment:
         if not len(ids):
             return cls(ids, None)
-        tokens = bm25s.tokenize(list(texts), stopwords="en", stemmer=_stemmer(), show_progress=False)
         bm25 = bm25s.BM25()
-        bm25.index(tokens, show_progress=False)
+        bm25.index(list(tokens), show_progress=False)
         return cls(ids, bm25)
 
-    def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Scores and chunk ids of the best `k` chunks with a positive score, optionally among `allowed` ids."""
-        query_terms = terms(query)
-        if self._bm25 is None or not query_terms:
+    def doc_freqs(self) -> dict[str, int]:
+        """How many chunks of this segment hold each term."""
+        if self.bm25 is None:
+            return {}
+        counts = np.diff(self.bm25.scores["indptr"])  # the empty token bm25s adds has no column
+        return {term: int(counts[column]) for term, column in self.bm25.vocab_dict.items() if column < len(counts)}
+
+    def rescale_idf(self, other_freqs: dict[str, int], other_size: int) -> None:
+        """Weigh each term by its IDF over this segment plus another, instead of over this segment alone."""
+        if self.bm25 is None:
+            return
+        scores, total = self.bm25.scores, len(self) + other_size
+        counts = np.diff(scores["indptr"])
+        factors = np.ones(len(counts), dtype=np.float32)
+        for term, column in self.bm25.vocab_dict.items():
+            if column < len(counts) and counts[column]:
+                own = _score_idf_lucene(counts[column], len(self))
+                factors[column] = _score_idf_lucene(counts[column] + other_freqs.get(term, 0), total) / own
+        scores["data"] = (scores["data"] * np.repeat(factors, counts)).astype(scores["data"].dtype)
+
+    def search(self, query_terms: list[str], k: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and chunk ids of the best `k` rows with a positive score; `mask` zeroes rows out."""
+        if self.bm25 is None or k <= 0:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
-        mask = None
-        if allowed is not None:
-            mask = np.zeros(len(self.ids), dtype=np.float32)
-            rows = [self._row_of[int(i)] for i in allowed if int(i) in self._row_of]
-            mask[rows] = 1.0
-        rows, scores = self._bm25.retrieve(
-            [query_terms], k=min(k, len(self.ids)), weight_mask=mask, show_progress=False
-        )
+        rows, scores = self.bm25.retrieve([query_terms], k=min(k, len(self)), weight_mask=mask, show_progress=False)
         keep = scores[0] > 0
         return scores[0][keep], self.ids[rows[0][keep]]
 
     def save(self, path: Path) -> None:
-        """Write into a temporary folder, then rename it into place."""
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        np.save(tmp / "ids.npy", self.ids)
-        if self._bm25 is not None:
-            self._bm25.save(tmp, show_progress=False)
-        shutil.rmtree(path, ignore_errors=True)
-        os.replace(tmp, path)
+        path.mkdir()
+        np.save(path / "ids.npy", self.ids)
+        if self.bm25 is not None:
+            self.bm25.save(path, show_progress=False)
+
+    @classmethod
+    def load(cls, path: Path) -> Segment:
+        ids = np.load(path / "ids.npy")
+        return cls(ids, bm25s.BM25.load(path, show_progress=False) if len(ids) else None)
+
+
+class LexicalIndex:
+    """BM25 over chunk texts: a main segment, a delta segment and the chunk ids removed from the main one."""
+
+    def __init__(self, main: Segment, main_name: str, delta: Segment, removed: np.ndarray,
+                 delta_tokens: dict[int, list[str]] | None = None) -> None:  # fmt: skip
+        self.main, self.main_name, self.delta = main, main_name, delta
+        self.removed = np.asarray(removed, dtype=np.int64)
+        self.delta_tokens = delta_tokens  # None when loaded from disk: `update` fetches them again
+        self._removed_mask = None if not len(self.removed) else (~np.isin(main.ids, self.removed)).astype(np.float32)
+
+    @classmethod
+    def build(cls, ids: np.ndarray, texts: Sequence[str], main_name: str = "bm25main-0") -> LexicalIndex:
+        """A fresh index: every chunk in the main segment."""
+        return cls(Segment.build(ids, tokenize(texts)), main_name, Segment(np.zeros(0), None), np.zeros(0))
+
+    @property
+    def ids(self) -> np.ndarray:
+        """Every chunk id the index answers for."""
+        kept = self.main.ids if self._removed_mask is None else self.main.ids[self._removed_mask > 0]
+        return np.concatenate([kept, self.delta.ids])
+
+    def __len__(self) -> int:
+        return len(self.main) - len(self.removed) + len(self.delta)
+
+    @property
+    def pending(self) -> int:
+        """Chunks added or removed since the main segment was built."""
+        return len(self.delta) + len(self.removed)
+
+    def needs_merge(self) -> bool:
+        return self.pending >= merge_at(len(self.main))
+
+    def updated(
+        self,
+        added_ids: np.ndarray,
+        added_texts: Sequence[str],
+        removed_ids: np.ndarray,
+        delta_tokens: dict[int, list[str]],
+    ) -> LexicalIndex:
+        """A new index with chunks added to the delta and removed ones masked; this one is left as it was.
+
+        `delta_tokens` holds the tokens of this index's delta chunks by id (`self.delta_tokens` when known).
+        """
+        removed_ids = np.asarray(removed_ids, dtype=np.int64)
+        kept = self.delta.ids[~np.isin(self.delta.ids, removed_ids)]
+        tokens = {int(i): delta_tokens[int(i)] for i in kept}
+        tokens.update(zip(np.asarray(added_ids).tolist(), tokenize(added_texts), strict=True))
+        removed = np.union1d(self.removed, removed_ids[np.isin(removed_ids, self.main.ids)])
+        delta = Segment.build(np.array(list(tokens), dtype=np.int64), list(tokens.values()))
+        delta.rescale_idf(self.main.doc_freqs(), len(self.main))
+        return LexicalIndex(self.main, self.main_name, delta, removed, tokens)
+
+    def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and chunk ids of the best `k` chunks with a positive score, optionally among `allowed` ids."""
+        query_terms = terms(query)
+        if not query_terms:
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+        main_mask, delta_mask = self._removed_mask, None
+        if allowed is not None:
+            main_mask = np.isin(self.main.ids, allowed).astype(np.float32) * (1 if main_mask is None else main_mask)
+            delta_mask = np.isin(self.delta.ids, allowed).astype(np.float32)
+        main_scores, main_ids = self.main.search(query_terms, k, main_mask)
+        delta_scores, delta_ids = self.delta.search(query_terms, k, delta_mask)
+        scores, ids = np.concatenate([main_scores, delta_scores]), np.concatenate([main_ids, delta_ids])
+        best = np.argsort(-scores, kind="stable")[:k]
+        return scores[best], ids[best]
+
+    def save(self, folder: Path, name: str) -> None:
+        """Write the delta and this state as `folder/name`, and the main segment if it is not on disk yet."""
+        main_path = folder / self.main_name
+        if not main_path.exists():
+            _write_folder(main_path, self.main.save)
+        _write_folder(folder / name, self._save_state)
+
+    def _save_state(self, path: Path) -> None:
+        path.mkdir()
+        state = {"main": self.main_name, "removed": self.removed.tolist()}
+        (path / "state.json").write_text(json.dumps(state))
+        self.delta.save(path / "delta")
 
     @classmethod
     def load(cls, path: Path) -> LexicalIndex:
-        ids = np.load(path / "ids.npy")
-        bm25 = bm25s.BM25.load(path, show_progress=False) if len(ids) else None
-        return cls(ids, bm25)
+        """The index saved as `path` (its main segment is a sibling folder)."""
+        state = json.loads((path / "state.json").read_text())
+        main = Segment.load(path.parent / state["main"])
+        return cls(main, state["main"], Segment.load(path / "delta"), np.array(state["removed"], dtype=np.int64))
+
+
+def _write_folder(path: Path, write: Callable[[Path], None]) -> None:
+    """Write a folder under a temporary name, then rename it into place: readers never see half of it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    write(tmp)
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(tmp, path)

@@ -22,7 +22,7 @@ from qa_app.errors import NotFoundError, QAError
 from qa_app.generative import LLMConfig
 from qa_app.grounding import AnswerStream, SupportChecker
 from qa_app.index import VectorIndex
-from qa_app.lexical import LexicalIndex
+from qa_app.lexical import LexicalIndex, tokenize
 from qa_app.records import AddResult, Answer, Citation, Document, DocumentInfo, Passage
 from qa_app.retrieval import Query, SearchFilters, build_query, search
 from qa_app.store import NewDocument, Store, WriteResult
@@ -58,7 +58,9 @@ class Library:
         self.settings = settings or load_settings()
         self.index_dir = Path(self.settings.index_dir)
         self.index_dir.mkdir(parents=True, exist_ok=True)
-        self.embedder: Embedder = embedder or SentenceTransformerEmbedder(self.settings.embedding_model)
+        self.embedder: Embedder = embedder or SentenceTransformerEmbedder(
+            self.settings.embedding_model, backend=self.settings.embedding_backend
+        )
         self._store = Store(self.index_dir / DB_NAME)
         self._store.check_model(self.embedder.name)
         self._write_lock = FileLock(str(self.index_dir / ".write.lock"))
@@ -75,6 +77,14 @@ class Library:
 
     def close(self) -> None:
         self._store.close()
+
+    def warm_up(self) -> None:
+        """Load the model and the search indexes now, so the first question does not wait for them."""
+        try:
+            self.embedder.embed(["warm up"])
+            self._indexes()
+        except Exception as exc:  # best effort: the first question loads again and reports any error
+            log.warning("warm-up failed: %s", exc)
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -210,8 +220,6 @@ class Library:
             docs_done += len(group)
             chunks_done += group_chunks
             _report(progress, docs_done, len(chunked), chunks_done, total_chunks, 0, 1.0)
-        if pending:
-            self._indexes()  # build and save the lexical index once per batch, not once per group
         return results
 
     def _embed_group(
@@ -251,9 +259,8 @@ class Library:
             info = next((d for d in self._store.documents() if d.doc_id == doc_id), None)
             if info is None:
                 raise NotFoundError(f"no document with id {doc_id!r}; `qa-app list` shows the ids")
-            self._current_vectors()  # so _apply updates the saved file instead of rebuilding it from SQLite
+            self._indexes()  # so _apply updates both indexes instead of rebuilding them from SQLite
             self._apply(self._store.write(remove=[doc_id]))
-            self._indexes()
         return info
 
     def _write_new(self, new: Sequence[NewDocument]) -> list[AddResult]:
@@ -273,29 +280,47 @@ class Library:
                 results.append(AddResult(doc.source, status, doc.doc_id, doc.title, len(item.chunks)))
             if fresh:
                 self._store.check_model(self.embedder.name, int(fresh[0].vectors.shape[1]))
-                self._current_vectors()
+                self._indexes()
                 self._apply(self._store.write(add=fresh, remove=sorted(replaced)))
         return results
 
     def _apply(self, change: WriteResult) -> None:
-        """Bring the in-memory FAISS index to the new generation and save it under that generation."""
-        vectors = self._vectors
+        """Bring the in-memory FAISS and BM25 indexes to the new generation and save them under it."""
+        vectors, lexical = self._vectors, self._lexical
         if vectors is None or self._generation != change.generation - 1:
-            self._generation = -1
+            self._generation, lexical = -1, None
             vectors = self._current_vectors()
         else:
             vectors.remove(change.removed_ids)
             vectors.add(change.added_ids, change.added_vectors)
+            if not vectors.suits(self.settings.ivf_threshold):  # grew or shrank past a threshold: migrate
+                vectors = self._rebuild_vectors()
         self._generation = change.generation
-        self._lexical = None
         self._save(vectors, change.generation)
+        self._lexical = self._updated_lexical(lexical, change)
+        self._save_lexical(self._lexical, change.generation)
+
+    def _updated_lexical(self, lexical: LexicalIndex | None, change: WriteResult) -> LexicalIndex:
+        """BM25 after a write: the delta segment updated, or everything merged when the delta outgrew its limit."""
+        if lexical is None:
+            return self._build_lexical(change.generation)
+        tokens = lexical.delta_tokens
+        if tokens is None:  # loaded from disk: tokenize the delta's chunks once
+            ids, texts = self._store.chunk_texts(lexical.delta.ids)
+            tokens = dict(zip(ids.tolist(), tokenize(texts), strict=True))
+        updated = lexical.updated(*self._store.chunk_texts(change.added_ids), change.removed_ids, tokens)
+        return self._build_lexical(change.generation) if updated.needs_merge() else updated
+
+    def _build_lexical(self, generation: int) -> LexicalIndex:
+        """BM25 over every chunk, all in a main segment named after `generation`."""
+        return LexicalIndex.build(*self._store.chunk_texts(), main_name=f"bm25main-{generation}")
 
     def rebuild_derived(self) -> list[str]:
         """Rebuild the FAISS and BM25 files from SQLite and delete leftovers; returns what was done."""
         with self._write_lock, self._lock:
             generation = self._store.generation()
             vectors = self._rebuild_vectors()
-            lexical = LexicalIndex.build(*self._store.chunk_texts())
+            lexical = self._build_lexical(generation)
             self._save(vectors, generation)
             self._save_lexical(lexical, generation)
             for leftover in self.index_dir.glob(".*.tmp"):
@@ -324,13 +349,14 @@ class Library:
         path = self._lexical_path(generation)
         try:
             lexical = LexicalIndex.load(path) if path.exists() else None
-        except (OSError, ValueError):  # a writer replaced it while we read: rebuild instead
+        except (OSError, ValueError, KeyError):  # a writer replaced it while we read: rebuild instead
             lexical = None
         if lexical is not None and len(lexical) == chunk_count:
-            if self._has_leftovers(path):  # a writer was killed before it could delete them
-                self._save_if_unlocked(lambda: self._delete_leftovers(path), generation)
+            current = (path, self.index_dir / lexical.main_name)
+            if self._leftovers(*current):  # a writer was killed before it could delete them
+                self._save_if_unlocked(lambda: self._delete_leftovers(*current), generation)
             return lexical
-        lexical = LexicalIndex.build(*self._store.chunk_texts())
+        lexical = self._build_lexical(generation)
         if chunk_count:
             self._save_if_unlocked(lambda: self._save_lexical(lexical, generation), generation)
         return lexical
@@ -344,15 +370,17 @@ class Library:
             path = self._vector_path(generation)
             _, chunk_count = self._store.counts()
             try:
-                vectors = VectorIndex.load(path) if path.exists() else None
+                vectors = VectorIndex.load(path, self.settings.ivf_nprobe) if path.exists() else None
             except RuntimeError:  # unreadable, or replaced while we read: rebuild instead
                 vectors = None
-            if vectors is None or len(vectors) != chunk_count or vectors.dimension != self._dimension():
+            if (vectors is None or len(vectors) != chunk_count or vectors.dimension != self._dimension()
+                    or not vectors.suits(self.settings.ivf_threshold)):  # fmt: skip
                 vectors = self._rebuild_vectors()
                 if chunk_count:
-                    log.warning("vector file of generation %d missing or stale; rebuilt from %s", generation, DB_NAME)
+                    log.warning("vector file of generation %d missing, stale or of the wrong type; rebuilt from %s",
+                                generation, DB_NAME)  # fmt: skip
                     self._save_if_unlocked(lambda: self._save(vectors, generation), generation)
-            elif self._has_leftovers(path):  # a writer was killed before it could delete them
+            elif self._leftovers(path):  # a writer was killed before it could delete them
                 self._save_if_unlocked(lambda: self._delete_leftovers(path), generation)
             self._vectors, self._generation, self._lexical = vectors, generation, None
             return vectors
@@ -362,9 +390,11 @@ class Library:
         return int(self._store.meta("dimension") or 1)
 
     def _rebuild_vectors(self) -> VectorIndex:
+        """A FAISS index over every stored vector, of the type the collection's size calls for."""
         ids, matrix = self._store.vectors()
-        vectors = VectorIndex(self._dimension())
-        vectors.add(ids, matrix)
+        vectors = VectorIndex.build(self._dimension(), ids, matrix, self.settings.ivf_threshold,
+                                    self.settings.ivf_nprobe)  # fmt: skip
+        log.info("built a %s vector index over %d chunks", vectors.kind, len(vectors))
         return vectors
 
     def _save_if_unlocked(self, save: Callable[[], None], generation: int) -> None:
@@ -381,22 +411,24 @@ class Library:
         self._delete_leftovers(self._vector_path(generation))
 
     def _save_lexical(self, lexical: LexicalIndex, generation: int) -> None:
-        lexical.save(self._lexical_path(generation))
-        self._delete_leftovers(self._lexical_path(generation))
+        path = self._lexical_path(generation)
+        lexical.save(self.index_dir, path.name)
+        self._delete_leftovers(path, self.index_dir / lexical.main_name)
 
-    def _delete_leftovers(self, current: Path) -> None:
-        """Other generations of `current`, and temporary files of writers killed mid-save.
+    def _delete_leftovers(self, *current: Path) -> None:
+        """Other generations of the `current` files, and temporary files of writers killed mid-save.
 
         Call with the write lock held: every save happens under it, so no temporary file is in use.
         """
-        kind = current.name.split("-", 1)[0] + "-"  # "vectors-" or "bm25-"
-        for path in self.index_dir.iterdir():
-            if path.name.startswith((kind, f".{kind}")) and path.name != current.name:
-                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+        for path in self._leftovers(*current):
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 
-    def _has_leftovers(self, current: Path) -> bool:
-        kind = current.name.split("-", 1)[0] + "-"
-        return any(p.name.startswith((kind, f".{kind}")) and p.name != current.name for p in self.index_dir.iterdir())
+    def _leftovers(self, *current: Path) -> list[Path]:
+        """Files of the same kinds as `current` ("vectors-", "bm25-", "bm25main-") that are not them."""
+        kinds = {p.name.split("-", 1)[0] + "-" for p in current}
+        prefixes = tuple(kinds | {f".{kind}" for kind in kinds})
+        names = {p.name for p in current}
+        return [p for p in self.index_dir.iterdir() if p.name.startswith(prefixes) and p.name not in names]
 
 
 def _report(

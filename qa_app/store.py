@@ -311,12 +311,20 @@ class Store:
         titles = {d: np.frombuffer(v, dtype=_SENTENCE_DTYPE).astype(np.float32) for d, v in rows if v is not None}
         return sentences, titles
 
-    def chunk_texts(self) -> tuple[np.ndarray, list[str]]:
-        """All chunk ids with their title and text, for the lexical index."""
-        rows = self._query(
+    def chunk_texts(self, ids: Sequence[int] | None = None) -> tuple[np.ndarray, list[str]]:
+        """Chunk ids with their title and text, for the lexical index: all of them, or those of `ids`, by id."""
+        select = (
             "SELECT c.id, d.title || char(10) || substr(d.text, c.start + 1, c.end - c.start)"
-            " FROM chunks c JOIN documents d ON d.doc_id = c.doc_id ORDER BY c.id"
+            " FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
         )
+        if ids is None:
+            rows = self._query(f"{select} ORDER BY c.id")
+        else:
+            rows = []
+            for first in range(0, len(ids), 500):
+                batch = [int(i) for i in ids[first : first + 500]]
+                rows += self._query(f"{select} WHERE c.id IN ({','.join('?' * len(batch))})", batch)
+            rows.sort()
         return np.array([row[0] for row in rows], dtype=np.int64), [row[1] for row in rows]
 
     def chunk_ids_where(self, where: str, params: Sequence) -> np.ndarray:

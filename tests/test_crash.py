@@ -355,7 +355,7 @@ def test_remove_in_a_new_process_updates_the_saved_vectors_instead_of_rebuilding
     """`qa-app remove` (a fresh Library) must load the current FAISS file, not rebuild it from SQLite.
 
     Library.remove commits first and only then loads vectors, so `_apply` finds no file for the new
-    generation, rebuilds every vector from SQLite and logs "vector file ... missing or stale" on every
+    generation, rebuilds every vector from SQLite and logs "vector file ... rebuilt from" on every
     CLI remove; `_write_new` avoids this by calling `_current_vectors()` before its write.
     """
     paths = write_articles(tmp_path / "articles")
@@ -365,4 +365,4 @@ def test_remove_in_a_new_process_updates_the_saved_vectors_instead_of_rebuilding
     with caplog.at_level(logging.WARNING, logger="qa_app.library"):
         library.remove(library.documents()[0].doc_id)
     library.close()
-    assert "missing or stale" not in caplog.text
+    assert "rebuilt from" not in caplog.text

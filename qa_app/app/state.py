@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -21,15 +22,21 @@ ARTICLE_PAGE = "pages/2_Article.py"
 
 
 @st.cache_resource(show_spinner=False)
-def get_embedder(model: str) -> Embedder:
-    """One model per process, whatever index it serves (it loads lazily, on the first question)."""
-    return SentenceTransformerEmbedder(model)
+def get_embedder(model: str, backend: str = "torch") -> Embedder:
+    """One model per process and backend, whatever index it serves (it loads lazily, on the first question)."""
+    return SentenceTransformerEmbedder(model, backend=backend)
 
 
 @st.cache_resource(show_spinner="Opening the index…")
 def get_library(settings: Settings) -> Library:
-    """One Library per process and index; it is thread-safe and follows other writers by generation."""
-    return Library(settings, embedder=get_embedder(settings.embedding_model))
+    """One Library per process and index; it is thread-safe and follows other writers by generation.
+
+    The model and the indexes load in the background at once, while the reader reads the page and types,
+    instead of on the first question (importing the model alone takes ~6 s).
+    """
+    library = Library(settings, embedder=get_embedder(settings.embedding_model, settings.embedding_backend))
+    threading.Thread(target=library.warm_up, name="qa-app-warm-up", daemon=True).start()
+    return library
 
 
 def settings() -> Settings:
