@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: install run test index chromium lint format bench bench-quality clean
+.PHONY: install run test index chromium lint format bench bench-quality bench-peer clean
 
 install: $(STAMP)
 
@@ -45,3 +45,11 @@ bench-quality: install
 
 bench: install
 	$(BIN)/python benchmarks/perf.py
+
+# LlamaIndex beside us (benchmarks/peer.py) in its own venv, so the framework never enters .venv.
+bench-peer:
+	test -x .venv-peer/bin/python || $(PYTHON) -m venv .venv-peer
+	.venv-peer/bin/pip install --quiet --upgrade pip
+	.venv-peer/bin/pip install --quiet torch==2.13.0
+	.venv-peer/bin/pip install --quiet -e '.[peer]'
+	.venv-peer/bin/python benchmarks/peer.py

@@ -26,14 +26,11 @@ import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -45,6 +42,7 @@ import faiss
 import numpy as np
 import perf_data
 import perf_scale
+import perf_ui
 import torch
 
 from qa_app.chunking import chunk_text
@@ -512,7 +510,7 @@ def bench_ann(centers: np.ndarray, queries: np.ndarray, truth: np.ndarray, n: in
 # ---- 5. cold start -------------------------------------------------------------------------------
 
 
-def bench_cold(index_dir: Path, repeats: int) -> None:
+def bench_cold(index_dir: Path, tmp: Path, repeats: int) -> None:
     question = "Did Mexico accept American troops?"
     command = [sys.executable, "-m", "qa_app", "ask", question, "--json", "--index-dir", str(index_dir)]
     runs = []
@@ -523,37 +521,16 @@ def bench_cold(index_dir: Path, repeats: int) -> None:
         runs.append(seconds)
     record("cli_ask_cold_s", runs, "s",
            "process start to exit: imports (torch, sentence-transformers), model load, one answer")  # fmt: skip
-    record("serve_ready_s", [serve_ready(index_dir) for _ in range(repeats)], "s",
-           "`qa-app serve` start until /_stcore/health answers; the model loads later, on first use")  # fmt: skip
-    details["serve_first_answer_s"] = "not measured: needs a browser session (tests/e2e drives one)"
-
-
-def serve_ready(index_dir: Path, timeout: float = 120) -> float:
-    """Seconds from starting `qa-app serve` on a free port to a healthy server; the server is stopped after."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "qa_app", "serve", "--port", str(port), "--index-dir", str(index_dir)]
-    started = time.perf_counter()
-    server = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    ui = perf_ui.streamlit_first_answer(perf_ui.build_corpus_index(tmp / "ui-index"), perf_ui.QUESTIONS, repeats)
+    record("serve_ready_s", ui["healthy_s"], "s", "`qa-app serve` start until /_stcore/health answers")
+    record(
+        "streamlit_chat_ready_s", ui["chat_ready_s"], "s", "`qa-app serve` start until Chromium shows the chat input"
     )
-    try:
-        while time.perf_counter() - started < timeout:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as response:
-                    if response.status == 200:
-                        return time.perf_counter() - started
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"qa-app serve did not answer /_stcore/health within {timeout:.0f} s")
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+    record("streamlit_first_answer_s", ui["first_answer_s"], "s",
+           "`qa-app serve` start, question typed as soon as the input shows, until the answer and its first source "
+           "card are drawn in Chromium (benchmarks/perf_ui.py)")  # fmt: skip
+    record("streamlit_warm_answer_s", ui["warm_answer_s"], "s",
+           "Enter to answer drawn, 2nd and 3rd questions: Streamlit reruns and redraws the conversation")  # fmt: skip
 
 
 # ---- main ---------------------------------------------------------------------------------------
@@ -696,7 +673,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench_vectors(centers, embedder.embed(questions), args, started)
         bench_product_at_scale(centers[indexing_is_chunk], centers[~indexing_is_chunk], questions, args, tmp, started)
         section("5. cold start", started)
-        bench_cold(library.index_dir, args.repeats)
+        bench_cold(library.index_dir, tmp, args.repeats)
         library.close()
     info["load_average_at_end"] = os.getloadavg()
     notes["limits"] = limits(info)  # type: ignore[assignment]
