@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: install run test index chromium lint format bench bench-quality bench-peer clean
+.PHONY: install run test index chromium lint format bench bench-quality bench-peer test-onnx clean
 
 install: $(STAMP)
 
@@ -53,3 +53,11 @@ bench-peer:
 	.venv-peer/bin/pip install --quiet torch==2.13.0
 	.venv-peer/bin/pip install --quiet -e '.[peer]'
 	.venv-peer/bin/python benchmarks/peer.py
+
+# The ONNX int8 backend for real (tests marked onnx), in its own venv: its extra pins an older transformers.
+test-onnx:
+	test -x .venv-onnx/bin/python || $(PYTHON) -m venv .venv-onnx
+	.venv-onnx/bin/pip install --quiet --upgrade pip
+	.venv-onnx/bin/pip install --quiet torch==2.13.0
+	.venv-onnx/bin/pip install --quiet -e '.[onnx,test]'
+	.venv-onnx/bin/pytest -m onnx tests/test_embedder_backend.py

@@ -653,7 +653,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     info = machine()
     settings = load_settings()
-    embedder = SentenceTransformerEmbedder(settings.embedding_model)
+    embedder = SentenceTransformerEmbedder(settings.embedding_model, backend=settings.embedding_backend)
     details["model_load_s"] = timed(lambda: embedder.embed(["warm-up"]))[0]
     questions = sample_questions()
     with tempfile.TemporaryDirectory() as tmp_name:

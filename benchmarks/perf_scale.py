@@ -151,7 +151,7 @@ def _p(values: Sequence[float], q: float) -> float:
 
 def measure(index_dir: Path, questions: list[str], repeats: int) -> dict:
     """Open the library, build its indexes, then time answers and uploads; prints one JSON object."""
-    real = SentenceTransformerEmbedder(load_settings().embedding_model)
+    real = SentenceTransformerEmbedder(load_settings().embedding_model, backend=load_settings().embedding_backend)
     real.embed(["warm up"])
     embedder = _BulkEmbedder(real, np.load(index_dir / "pool_chunks.npy"))
     settings = load_settings(index_dir=index_dir)

@@ -87,7 +87,7 @@ def sweep(scores: list[tuple[float, bool]]) -> list[dict]:
 
 def main() -> int:
     questions = load_questions()
-    embedder = SentenceTransformerEmbedder(load_settings().embedding_model)
+    embedder = SentenceTransformerEmbedder(load_settings().embedding_model, backend=load_settings().embedding_backend)
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(index_dir=Path(tmp) / "index")
@@ -184,7 +184,7 @@ def generative_main() -> int:
     """`quality.py --generative`: support-threshold calibration, then generative vs extractive answers."""
     questions = load_questions()
     settings = load_settings()
-    embedder = SentenceTransformerEmbedder(settings.embedding_model)
+    embedder = SentenceTransformerEmbedder(settings.embedding_model, backend=settings.embedding_backend)
     with tempfile.TemporaryDirectory() as tmp:
         settings = replace(settings, index_dir=Path(tmp) / "index")
         library = Library(settings, embedder=embedder)

@@ -183,8 +183,9 @@ class SentenceTransformerEmbedder:
         backend: "torch", or "onnx" for the int8-quantised ONNX export (`QA_APP_EMBEDDING_BACKEND`).
         cache_dir: where ONNX exports are kept (default: `onnx_cache_root()`).
 
-    Both backends record the same `name`: int8 vectors stay within cosine ~0.99 of torch's (README,
-    "Faster encoder"), so an index built by one can be searched and extended with the other.
+    Both backends record the same `name`: on the 3,093 texts of the encoder benchmark the int8 vectors have
+    cosine 0.992 on average (0.976 at worst) to torch's, and a torch-built index queried with int8 keeps its
+    recall@10 and MRR (README, "Faster encoder"), so an index built by one can be used with the other.
     """
 
     def __init__(self, name: str = DEFAULT_MODEL, backend: str = "torch", cache_dir: Path | None = None) -> None:
