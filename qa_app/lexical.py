@@ -88,9 +88,14 @@ class Segment:
         """Scores and chunk ids of the best `k` rows with a positive score; `mask` zeroes rows out."""
         if self.bm25 is None or k <= 0:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
-        rows, scores = self.bm25.retrieve([query_terms], k=min(k, len(self)), weight_mask=mask, show_progress=False)
-        keep = scores[0] > 0
-        return scores[0][keep], self.ids[rows[0][keep]]
+        scores = self.bm25.get_scores(query_terms, weight_mask=mask)
+        # the top k among the scored rows only: bm25s's own top-k partitions every row, and numpy's argpartition
+        # is slow on arrays that are mostly zeros (70 ms at 200k chunks, 180 ms at 1M, against ~1 ms here)
+        rows = np.flatnonzero(scores > 0)
+        if len(rows) > k:
+            rows = rows[np.argpartition(-scores[rows], k - 1)[:k]]
+        rows = rows[np.argsort(-scores[rows], kind="stable")]
+        return scores[rows], self.ids[rows]
 
     def save(self, path: Path) -> None:
         path.mkdir()

@@ -142,3 +142,13 @@ def test_the_library_updates_the_delta_and_merges_past_the_threshold(tmp_path: P
     assert bm25_folders(reopened) == ["bm25-9", "bm25main-9"]  # merged
     assert reopened.search("zephyr3 committee", k=1)[0].title != "Report 3"
     assert reopened.search("zephyr31 committee", k=1)[0].title == "Report 31"
+
+
+def test_the_top_k_are_the_k_best_scores_of_all_rows(split):
+    whole, _, _ = split
+    for query in QUERIES:
+        every = whole.main.bm25.get_scores(lexical.terms(query))
+        best = np.sort(every[every > 0])[::-1][:10]
+        scores, found = whole.search(query, 10)
+        assert np.allclose(scores, best) and len(set(found.tolist())) == len(found)
+        assert np.allclose(every[found - 1], scores)  # ids are rows + 1
