@@ -53,6 +53,7 @@ from llama_index.core.instrumentation.events.embedding import EmbeddingEndEvent,
 from llama_index.core.node_parser import SentenceSplitter
 from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 from pydantic import Field
+from timing import TimedEmbedder, timed
 
 import qa_app
 from qa_app.chunking import chunk_text
@@ -78,31 +79,6 @@ def summary(values: Sequence[float]) -> dict[str, Any]:
     """Median, min and max of the runs, and the runs themselves."""
     runs = [float(v) for v in values]
     return {"median": statistics.median(runs), "min": min(runs), "max": max(runs), "values": runs}
-
-
-def timed(function: Callable[[], Any]) -> tuple[float, Any]:
-    started = time.perf_counter()
-    result = function()
-    return time.perf_counter() - started, result
-
-
-class CountingEmbedder:
-    """Our loaded embedder, timing its calls and keeping the texts it is given."""
-
-    def __init__(self, inner: SentenceTransformerEmbedder) -> None:
-        self.inner, self.name = inner, inner.name
-        self.seconds, self.texts = 0.0, []
-
-    @property
-    def dimension(self) -> int:
-        return self.inner.dimension
-
-    def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        started = time.perf_counter()
-        vectors = self.inner.embed(texts, batch_size=batch_size)
-        self.seconds += time.perf_counter() - started
-        self.texts.extend(texts)
-        return vectors
 
 
 class PeerEmbedTimer(BaseEventHandler):
@@ -192,7 +168,7 @@ def questions(count: int) -> list[str]:
 
 def ours_ingest(documents: Sequence[Document], embedder: SentenceTransformerEmbedder, index_dir: Path) -> IngestRun:
     """The full `Library.add` into a fresh index directory."""
-    counting = CountingEmbedder(embedder)
+    counting = TimedEmbedder(embedder)
 
     def build() -> Library:
         library = Library(Settings(index_dir=index_dir), embedder=counting)

@@ -44,6 +44,7 @@ import perf_data
 import perf_scale
 import perf_ui
 import torch
+from timing import TimedEmbedder, timed
 
 from qa_app.chunking import chunk_text
 from qa_app.config import Settings, load_settings
@@ -92,12 +93,6 @@ def percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def timed(function: Callable[[], object]) -> tuple[float, object]:
-    started = time.perf_counter()
-    result = function()
-    return time.perf_counter() - started, result
-
-
 def rss_bytes() -> int:
     """Resident memory (VmRSS) from /proc, after handing freed heap back so earlier steps do not hide a delta."""
     ctypes.CDLL("libc.so.6").malloc_trim(0)
@@ -133,25 +128,6 @@ def machine() -> dict:
 
 
 # ---- 2. encode rate versus the whole pipeline ------------------------------------------------------
-
-
-class TimedEmbedder:
-    """The same loaded embedder, timing its calls and keeping the texts it was given (to check the mirror)."""
-
-    def __init__(self, inner: SentenceTransformerEmbedder) -> None:
-        self.inner, self.name = inner, inner.name
-        self.seconds, self.texts = 0.0, []
-
-    @property
-    def dimension(self) -> int:
-        return self.inner.dimension
-
-    def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        started = time.perf_counter()
-        vectors = self.inner.embed(texts, batch_size=batch_size)
-        self.seconds += time.perf_counter() - started
-        self.texts.extend(texts)
-        return vectors
 
 
 def chunked_documents(jsonl: Path, settings: Settings) -> list:
