@@ -116,7 +116,7 @@ class LexicalIndex:
                  delta_tokens: dict[int, list[str]] | None = None) -> None:  # fmt: skip
         self.main, self.main_name, self.delta = main, main_name, delta
         self.removed = np.asarray(removed, dtype=np.int64)
-        self.delta_tokens = delta_tokens  # None when loaded from disk: `update` fetches them again
+        self.delta_tokens = delta_tokens  # None when loaded from disk: the library tokenizes them again
         self._removed_mask = None if not len(self.removed) else (~np.isin(main.ids, self.removed)).astype(np.float32)
 
     @classmethod

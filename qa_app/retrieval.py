@@ -87,11 +87,12 @@ def _one_torch_thread() -> Iterator[None]:
 def build_query(embedder: Embedder, question: str, history: Sequence[str] = ()) -> Query:
     """Embed the question; a follow-up borrows the previous question's terms at a lower weight."""
     previous = next((q for q in reversed(history) if q.strip()), None)
-    if previous is None or not is_follow_up(question):
-        with _one_torch_thread():
-            return Query(question, question, embedder.embed([question])[0])
+    follow_up = previous is not None and is_follow_up(question)
     with _one_torch_thread():
-        current, before = embedder.embed([question, previous])
+        vectors = embedder.embed([question, previous] if follow_up else [question])
+    if not follow_up:
+        return Query(question, question, vectors[0])
+    current, before = vectors
     vector = (1 - _FOLLOW_UP_WEIGHT) * current + _FOLLOW_UP_WEIGHT * before
     vector = vector / (np.linalg.norm(vector) or 1.0)
     # BM25 sums per query term, so repeating the question counts its terms twice, the context's once

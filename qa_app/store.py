@@ -275,21 +275,26 @@ class Store:
             doc_id, title, text, source, published_at, added_at, json.loads(metadata), tuple(json.loads(pages))
         )
 
-    def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
-        """Chunks by id, with their text and their document's details."""
-        found: dict[int, ChunkRow] = {}
+    def _rows_for_chunks(self, select: str, ids: Sequence[int]) -> list[tuple]:
+        """Rows of `select` (a query over chunks `c`) for the chunk ids `ids`, asked in batches of 500."""
+        rows: list[tuple] = []
         for first in range(0, len(ids), 500):
             batch = [int(i) for i in ids[first : first + 500]]
-            marks = ",".join("?" * len(batch))
-            rows = self._query(
-                "SELECT c.id, c.doc_id, c.ordinal, c.start, c.end, c.sentences, d.title, d.source, d.published_at,"
-                " d.page_starts, substr(d.text, c.start + 1, c.end - c.start)"
-                f" FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.id IN ({marks})",
-                batch,
-            )
-            for cid, doc_id, ordinal, start, end, sentences, title, source, published, pages, text in rows:
-                chunk = Chunk(cid, doc_id, ordinal, start, end, tuple(tuple(s) for s in json.loads(sentences)))
-                found[cid] = ChunkRow(chunk, text, title, source, published, tuple(json.loads(pages)))
+            rows += self._query(f"{select} WHERE c.id IN ({','.join('?' * len(batch))})", batch)
+        return rows
+
+    def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
+        """Chunks by id, with their text and their document's details."""
+        rows = self._rows_for_chunks(
+            "SELECT c.id, c.doc_id, c.ordinal, c.start, c.end, c.sentences, d.title, d.source, d.published_at,"
+            " d.page_starts, substr(d.text, c.start + 1, c.end - c.start)"
+            " FROM chunks c JOIN documents d ON d.doc_id = c.doc_id",
+            ids,
+        )
+        found: dict[int, ChunkRow] = {}
+        for cid, doc_id, ordinal, start, end, sentences, title, source, published, pages, text in rows:
+            chunk = Chunk(cid, doc_id, ordinal, start, end, tuple(tuple(s) for s in json.loads(sentences)))
+            found[cid] = ChunkRow(chunk, text, title, source, published, tuple(json.loads(pages)))
         return found
 
     def vectors(self) -> tuple[np.ndarray, np.ndarray]:
@@ -317,14 +322,7 @@ class Store:
             "SELECT c.id, d.title || char(10) || substr(d.text, c.start + 1, c.end - c.start)"
             " FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
         )
-        if ids is None:
-            rows = self._query(f"{select} ORDER BY c.id")
-        else:
-            rows = []
-            for first in range(0, len(ids), 500):
-                batch = [int(i) for i in ids[first : first + 500]]
-                rows += self._query(f"{select} WHERE c.id IN ({','.join('?' * len(batch))})", batch)
-            rows.sort()
+        rows = self._query(f"{select} ORDER BY c.id") if ids is None else sorted(self._rows_for_chunks(select, ids))
         return np.array([row[0] for row in rows], dtype=np.int64), [row[1] for row in rows]
 
     def chunk_ids_where(self, where: str, params: Sequence) -> np.ndarray:
