@@ -262,9 +262,11 @@ def serve(
     settings = load_settings(index_dir=index_dir)
     env = {**os.environ, "QA_APP_INDEX_DIR": str(Path(settings.index_dir).resolve())}
     page = Path(__file__).parent / "app" / "Chat.py"
+    # no Streamlit "magic" (see .streamlit/config.toml: it parses each script with ast, unsafe across threads)
     command = [sys.executable, "-m", "streamlit", "run", str(page), "--server.port", str(port),
                "--server.address", host, "--server.headless", "true",
-               "--browser.gatherUsageStats", "false"]  # fmt: skip
+               "--browser.gatherUsageStats", "false",
+               "--runner.magicEnabled", "false"]  # fmt: skip
     os.execve(sys.executable, command, env)  # become Streamlit, so stopping `serve` stops the server
 
 

@@ -16,6 +16,13 @@ CORPUS = ROOT / "corpus"
 SEED_TITLE = "Mexican pres. rejects Trump’s proposal to deploy US troops in Mexico"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """No Streamlit magic in AppTest runs, wherever pytest starts (see .streamlit/config.toml)."""
+    import streamlit
+
+    streamlit.config.set_option("runner.magicEnabled", False)
+
+
 @pytest.fixture(autouse=True)
 def env_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test touches the real embeddings/ folder."""

@@ -335,3 +335,12 @@ def test_admin_token_guards_upload_and_delete_but_not_questions(
     chat = run_app()
     ask(chat, SEED_QUESTION)
     assert cards(chat), "asking questions needs no token"
+
+
+def test_streamlit_magic_is_off_for_the_server_and_for_apptest() -> None:
+    """Magic parses each page with ast.parse, which CPython 3.11 can break when another thread builds ASTs too."""
+    import tomllib
+
+    config = tomllib.loads((APP.parents[2] / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert config["runner"]["magicEnabled"] is False
+    assert st.config.get_option("runner.magicEnabled") is False
