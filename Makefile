@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: install run test index chromium lint format bench bench-quality bench-peer test-onnx clean
+.PHONY: install run test index chromium lint format bench bench-quality bench-peer test-onnx train-scorer clean
 
 install: $(STAMP)
 
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,train]'
 	touch $(STAMP)
 
 index: install
@@ -41,7 +41,15 @@ clean:
 	rm -rf $(VENV) embeddings/*.sqlite* embeddings/*.faiss
 
 bench-quality: install
-	$(BIN)/python benchmarks/quality.py
+	$(BIN)/python -m benchmarks.quality
+
+# The answer scorer from ../shared/data (SQuAD): ~11 min to build the feature cache on 2 cores, ~1 min to train.
+# Writes qa_app/models/answer_scorer.{npz,json}; `make test` never trains.
+SQUAD ?= ../shared/data
+train-scorer: install
+	$(BIN)/pip install --quiet -e '.[train]'
+	$(BIN)/python -m training.build_dataset --data $(SQUAD)
+	$(BIN)/python -m training.train_scorer
 
 bench: install
 	$(BIN)/python benchmarks/perf.py

@@ -7,7 +7,8 @@
    synthetic (real vectors reused and perturbed: vectors synthetic, code path the product's; questions are
    embedded for real), and the cost of adding one article to it.
 4. The product's `VectorIndex` (exact FAISS) at 100k and 1M synthetic vectors clustered around real embeddings:
-   latency, recall@10 against NumPy, memory; HNSW and IVF beside it for comparison (not used by the product).
+   latency, recall@10 against NumPy, memory; HNSW (for comparison only) and IVF (what the product switches to from
+   `QA_APP_IVF_THRESHOLD` chunks) beside it.
 5. Cold start: `python -m qa_app ask --json` from process start to exit, and `qa-app serve` until healthy.
 
 Latencies and rates are the median of `--repeats` runs (or passes over the questions) with min and max; builds,

@@ -1,14 +1,20 @@
-"""Quality benchmark: retrieval recall, answer grounding and abstention over a labelled question set.
+"""Quality benchmark: retrieval recall, answer choice, abstention and conflict notes.
 
-Indexes the shipped corpus plus benchmarks/data/articles.jsonl with the real model, then, for dense-only,
-BM25-only and hybrid retrieval, reports Recall@1/5/10 and MRR@10 of the gold article, the answer-in-citation
-rate, abstention precision/recall and citation-invariant violations. Prints a table and writes
-benchmarks/results/quality.json. Run with `make bench-quality`.
+News set: indexes the shipped corpus plus benchmarks/data/articles.jsonl with the real model; reports
+Recall@1/5/10 and MRR@10 of the gold article for dense-only, BM25-only and hybrid retrieval, then, for hybrid
+answers: answer in a cited quote and in the first quote, answered rate, abstention on unanswerable questions
+and on each answerable question asked without its gold articles (answer removed), conflict-note rate where
+there is no conflict, quotes per answer, citation violations. The same library plus
+benchmarks/data/conflicts.jsonl (articles that contradict a number, a date or a name) gives the share of
+conflict notes naming both values. SQuAD validation split (training/squad.py, never tuned on): the same answer
+figures plus abstention on answer-removed and adversarial unanswerable questions (benchmarks/quality_squad.py;
+`--news-only` skips it). Prints tables and writes benchmarks/results/quality.json. Run with `make bench-quality`.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -19,96 +25,137 @@ from pathlib import Path
 from qa_app.config import load_settings
 from qa_app.embedder import SentenceTransformerEmbedder
 from qa_app.library import Library
+from qa_app.records import Answer, Passage
+from qa_app.retrieval import Query, SearchFilters
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "data"
 RESULTS = ROOT / "benchmarks" / "results" / "quality.json"
 MODES = ("dense", "lexical", "hybrid")
-THRESHOLDS = [round(0.30 + 0.05 * i, 2) for i in range(9)]
+
+
+def load_jsonl(name: str) -> list[dict]:
+    return [json.loads(line) for line in (DATA / name).read_text(encoding="utf-8").splitlines() if line]
 
 
 def load_questions() -> list[dict]:
-    return [json.loads(line) for line in (DATA / "questions.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    return load_jsonl("questions.jsonl")
 
 
-def evaluate(library: Library, questions: list[dict]) -> dict:
-    """Every metric for one retrieval mode."""
-    ranks, hits, answered_ok, abstained, violations, scores, latencies = [], [], [], [], 0, [], []
+def retrieval_figures(library: Library, questions: list[dict]) -> dict:
+    """Recall@1/5/10 and MRR@10 of the gold article."""
+    ranks = []
     for q in questions:
-        gold = set(q["gold_titles"])
-        passages = library.search(q["question"], k=10)
         if q["answerable"]:
-            titles = [p.title for p in passages]
-            ranks.append(next((i + 1 for i, t in enumerate(titles) if t in gold), None))
-        started = time.perf_counter()
-        answer = library.ask(q["question"])
-        latencies.append(time.perf_counter() - started)
-        scores.append((answer.score, q["answerable"]))
-        for c in answer.citations:
-            violations += library.document(c.doc_id).text[c.start : c.end] != c.quote
-        if q["answerable"]:
-            answered_ok.append(answer.answered)
-            hits.append(answer.answered and any(q["answer"] in c.quote for c in answer.citations))
-        else:
-            abstained.append(not answer.answered)
+            titles = [p.title for p in library.search(q["question"], k=10)]
+            ranks.append(next((i + 1 for i, t in enumerate(titles) if t in set(q["gold_titles"])), None))
     n = len(ranks)
-    predicted_abstain = sum(abstained) + sum(not a for a in answered_ok)
     return {
         "recall@1": sum(r is not None and r <= 1 for r in ranks) / n,
         "recall@5": sum(r is not None and r <= 5 for r in ranks) / n,
         "recall@10": sum(r is not None and r <= 10 for r in ranks) / n,
         "mrr@10": sum(1 / r for r in ranks if r is not None) / n,
-        "answer_in_citation": sum(hits) / n,
-        "answered_rate": sum(answered_ok) / n,
-        "abstention_precision": sum(abstained) / predicted_abstain if predicted_abstain else 0.0,
-        "abstention_recall": sum(abstained) / len(abstained) if abstained else 0.0,
-        "citation_violations": violations,
-        "ask_latency_median_ms": statistics.median(latencies) * 1000,
-        "threshold_sweep": sweep(scores),
     }
 
 
-def sweep(scores: list[tuple[float, bool]]) -> list[dict]:
-    """Abstention precision/recall if the threshold were each of THRESHOLDS (for calibration)."""
-    rows = []
-    for t in THRESHOLDS:
-        abstain_right = sum(s < t and not answerable for s, answerable in scores)
-        abstain_all = sum(s < t for s, _ in scores)
-        unanswerable = sum(not answerable for _, answerable in scores)
-        answerable = len(scores) - unanswerable
-        rows.append({
-            "threshold": t,
-            "abstention_precision": abstain_right / abstain_all if abstain_all else 0.0,
-            "abstention_recall": abstain_right / unanswerable if unanswerable else 0.0,
-            "answered_rate": sum(s >= t and a for s, a in scores) / answerable if answerable else 0.0,
-        })  # fmt: skip
-    return rows
+def _violations(library: Library, answer: Answer) -> int:
+    return sum(library.document(c.doc_id).text[c.start : c.end] != c.quote for c in answer.citations)
+
+
+def answer_figures(library: Library, questions: list[dict]) -> dict:
+    """Answer metrics on the news set: quotes, abstention (unanswerable and answer-removed), notes, latency."""
+    by_title = {d.title: d.doc_id for d in library.documents()}
+    retrieved, in_quote, in_first, answered, quotes, notes, removed_abstains, latencies = [], [], [], [], [], [], [], []
+    unanswerable_abstains, violations = [], 0
+    for q in questions:
+        started = time.perf_counter()
+        answer = library.ask(q["question"])
+        latencies.append(time.perf_counter() - started)
+        violations += _violations(library, answer)
+        if not q["answerable"]:
+            unanswerable_abstains.append(not answer.answered)
+            continue
+        retrieved.append(any(q["answer"] in p.text for p in answer.passages))
+        answered.append(answer.answered)
+        in_quote.append(answer.answered and any(q["answer"] in c.quote for c in answer.citations))
+        in_first.append(answer.answered and q["answer"] in answer.citations[0].quote)
+        if answer.answered:
+            quotes.append(len(answer.citations))
+            notes.append(bool(answer.notes))
+        others = tuple(doc_id for title, doc_id in by_title.items() if title not in q["gold_titles"])
+        without = library.ask(q["question"], filters=SearchFilters(doc_ids=others))
+        violations += _violations(library, without)
+        removed_abstains.append(not without.answered)
+    mean = statistics.fmean
+    return {
+        "answer_retrieved": mean(retrieved),
+        "answer_in_citation": mean(in_quote),
+        "answer_in_first_quote": mean(in_first),
+        "answered_rate": mean(answered),
+        "abstains_unanswerable": mean(unanswerable_abstains),
+        "abstains_answer_removed": mean(removed_abstains),
+        "note_rate_without_conflict": mean(notes),
+        "quotes_mean": mean(quotes),
+        "quotes_max": max(quotes),
+        "citation_violations": violations,
+        "ask_latency_median_ms": statistics.median(latencies) * 1000,
+    }
+
+
+def conflict_figures(library: Library) -> dict:
+    """On the library with planted contradictions: notes that name both the true and the planted value."""
+    questions = load_jsonl("conflict_questions.jsonl")
+    both, any_note, per_answer = [], [], []
+    for q in questions:
+        answer = library.ask(q["question"])
+        note = " ".join(answer.notes)
+        any_note.append(bool(answer.notes))
+        both.append(q["true"] in note and q["planted"] in note)
+        per_answer.append(len(answer.notes))
+    return {"conflict_questions": len(questions), "note_names_both_values": statistics.fmean(both),
+            "note_rate": statistics.fmean(any_note), "max_notes_per_answer": max(per_answer)}  # fmt: skip
 
 
 def main() -> int:
     questions = load_questions()
-    embedder = SentenceTransformerEmbedder(load_settings().embedding_model, backend=load_settings().embedding_backend)
+    settings = load_settings()
+    embedder = SentenceTransformerEmbedder(settings.embedding_model, backend=settings.embedding_backend)
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(index_dir=Path(tmp) / "index")
+        settings = replace(settings, index_dir=Path(tmp) / "index")
         started = time.perf_counter()
         Library(settings, embedder=embedder).add([ROOT / "corpus", DATA / "articles.jsonl"])
         index_seconds = time.perf_counter() - started
         for mode in MODES:
-            results[mode] = evaluate(Library(replace(settings, retrieval_mode=mode), embedder=embedder), questions)
+            results[mode] = retrieval_figures(Library(replace(settings, retrieval_mode=mode), embedder=embedder),
+                                              questions)  # fmt: skip
+        library = Library(settings, embedder=embedder)
+        answers = answer_figures(library, questions)
+        conflicted = replace(settings, index_dir=Path(tmp) / "conflicts")
+        shutil.copytree(settings.index_dir, conflicted.index_dir)
+        library = Library(conflicted, embedder=embedder)
+        library.add([DATA / "conflicts.jsonl"])
+        answers |= conflict_figures(library)
     answerable = sum(q["answerable"] for q in questions)
-    print(f"{len(questions)} questions ({answerable} answerable, {len(questions) - answerable} not); "
+    print(f"news set: {len(questions)} questions ({answerable} answerable, {len(questions) - answerable} not); "
           f"indexing took {index_seconds:.1f} s; abstention threshold {settings.min_answer_score}")  # fmt: skip
-    metrics = [k for k in results["hybrid"] if k != "threshold_sweep"]
-    print(f"{'metric':<24}" + "".join(f"{m:>10}" for m in MODES))
-    for metric in metrics:
+    print(f"{'retrieval':<24}" + "".join(f"{m:>10}" for m in MODES))
+    for metric in results["hybrid"]:
         print(f"{metric:<24}" + "".join(f"{results[m][metric]:>10.3f}" for m in MODES))
-    print("\nhybrid abstention threshold sweep (best-sentence score):")
-    for row in results["hybrid"]["threshold_sweep"]:
-        print("  " + "  ".join(f"{k}={v:.2f}" for k, v in row.items()))
+    print("\nanswers (hybrid):")
+    for metric, value in answers.items():
+        print(f"  {metric:<30}{value:>10.3f}")
+    report = {"questions": len(questions), "modes": results, "answers": answers}
+    if "--news-only" not in sys.argv[1:]:
+        from benchmarks.quality_squad import squad_figures
+
+        report["squad_val"] = squad_figures(embedder)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"questions": len(questions), "modes": results}, indent=2) + "\n")
-    return 1 if any(results[m]["citation_violations"] for m in MODES) else 0
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    return 1 if answers["citation_violations"] else 0
+
+
+SUPPORT__NO_SERVER = "http://calibration.invalid"  # an AnswerStream that is never iterated makes no request
 
 
 SUPPORT_THRESHOLDS = [round(0.30 + 0.05 * i, 2) for i in range(9)]
@@ -126,6 +173,8 @@ def calibrate_support(library: Library, questions: list[dict]) -> dict:
     """
     gold_pairs: list[tuple[float, bool]] = []  # (cosine, names and numbers found) of each claim and its gold passage
     wrong_pairs: list[tuple[float, bool]] = []  # the same claim citing a passage of another article
+    gold_scored: list[float] = []  # the answer model's probability that the gold passage backs the claim
+    wrong_scored: list[float] = []
     for q in questions:
         if not q["answerable"]:
             continue
@@ -141,6 +190,13 @@ def calibrate_support(library: Library, questions: list[dict]) -> dict:
         gold_pairs.append((similarities[n - 1], checker.check_sentence(f"{claim} [{n}]").supported))
         wrong_pairs += [(similarities[n - 1], checker.check_sentence(f"{claim} [{n}]").supported)
                         for n, p in enumerate(checker.passages, 1) if p.title not in q["gold_titles"]]  # fmt: skip
+        claim_query = Query(claim, claim, library.embedder.embed([claim])[0])
+        backing = [_backing(library, claim_query, p) for p in checker.passages]
+        gold_scored.append(max(backing[n - 1] for n in gold))
+        wrong_scored += [b for b, p in zip(backing, checker.passages, strict=True) if p.title not in q["gold_titles"]]
+    scorer_rows = [{"threshold": t, "gold_accepted": statistics.fmean(b >= t for b in gold_scored),
+                    "wrong_accepted": statistics.fmean(b >= t for b in wrong_scored)}
+                   for t in (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)]  # fmt: skip
     rows = []
     for t in SUPPORT_THRESHOLDS:
         rows.append({
@@ -150,7 +206,12 @@ def calibrate_support(library: Library, questions: list[dict]) -> dict:
             "gold_accepted_full": sum(c >= t and ok for c, ok in gold_pairs) / len(gold_pairs),
             "wrong_accepted_full": sum(c >= t and ok for c, ok in wrong_pairs) / len(wrong_pairs),
         })  # fmt: skip
-    return {"claims": len(gold_pairs), "wrong_citations": len(wrong_pairs), "sweep": rows}
+    return {"claims": len(gold_pairs), "wrong_citations": len(wrong_pairs), "sweep": rows, "scorer_sweep": scorer_rows}
+
+
+def _backing(library: Library, claim: Query, passage: Passage) -> float:
+    """The answer model's best sentence probability for a claim read as a question against one passage."""
+    return max((c.probability for c in library.composer.candidates(claim, [passage])), default=0.0)
 
 
 def evaluate_generative(library: Library, questions: list[dict]) -> dict:
@@ -193,6 +254,9 @@ def generative_main() -> int:
         print(f"support threshold calibration ({calibration['claims']} gold claims, {calibration['wrong_citations']} "
               f"citations of another article; setting {settings.llm_min_support}):")  # fmt: skip
         for row in calibration["sweep"]:
+            print("  " + "  ".join(f"{k}={v:.3f}" for k, v in row.items()))
+        print("the same claims judged by the answer model (best sentence probability of the cited passage):")
+        for row in calibration["scorer_sweep"]:
             print("  " + "  ".join(f"{k}={v:.3f}" for k, v in row.items()))
         if not settings.llm_base_url:
             print("generative pass skipped: no QA_APP_LLM_BASE_URL")

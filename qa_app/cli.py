@@ -169,6 +169,8 @@ def ask(
         _ask_batch(library, batch, k, filters)
         return
     answer = library.ask(question, k=k, filters=filters)
+    if answer.searched_for:
+        err.print(f"searched for: {answer.searched_for}", markup=False, highlight=False)
     for note in answer.notes:
         if note not in answer.text:  # which mode answered and why (disagreement notes are part of the text)
             err.print(f"note: {note}", markup=False, highlight=False)

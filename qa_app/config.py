@@ -38,8 +38,10 @@ class Settings:
     lexical_weight: float = 1.0
     max_per_doc: int = 2
     candidates: int = 50  # per retriever, before fusion
-    min_answer_score: float = 0.45  # abstain below this sentence evidence (see README, "Abstention")
-    max_answer_sentences: int = 4
+    # abstain when the answer's probability (the scorer's, calibrated) is below this; the default is the scorer's
+    # operating point, chosen on its dev split (qa_app/models/answer_scorer.json, "threshold"; README, "Abstention")
+    min_answer_score: float = 0.076
+    max_answer_sentences: int = 3
     # optional generative answers through an OpenAI-compatible server (see README, "Generative answers")
     llm_base_url: str = ""  # e.g. http://127.0.0.1:11434/v1; empty = extractive answers only
     llm_model: str = ""  # empty = let the server choose (llama.cpp); Ollama and vLLM need a name
@@ -58,8 +60,6 @@ def _convert(value: str, default: Any, name: str) -> Any:
     try:
         if isinstance(default, Path):
             return Path(value)
-        if isinstance(default, bool):
-            return value.strip().lower() in {"1", "true", "yes", "on"}
         return type(default)(value)
     except ValueError as exc:
         raise ConfigError(f"QA_APP_{name.upper()}={value!r} is not a valid {type(default).__name__}") from exc

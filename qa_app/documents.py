@@ -9,7 +9,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -213,8 +213,14 @@ def load_files(
     max_bytes: int,
     max_pdf_pages: int = DEFAULT_MAX_PDF_PAGES,
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+    uploads: bool = False,
 ) -> tuple[list[Document], list[Failure]]:
-    """Every document under `paths`, and a Failure for each file or record that could not be loaded."""
+    """Every document under `paths`, and a Failure for each file or record that could not be loaded.
+
+    Each document gets its identity (`Document.key`): its canonical URL or its record's own id when it has one,
+    else its file's absolute path (plus the line or record number in a JSON/JSONL file). With `uploads`,
+    files are uploads saved in a temporary folder and known by `upload:` + their name instead of their path.
+    """
     limits = _Limits(max_bytes, max_pdf_pages, max_text_chars)
     documents: list[Document] = []
     failures: list[Failure] = []
@@ -233,9 +239,24 @@ def load_files(
             except LoadError as exc:
                 failures.append(Failure(exc.source, exc.reason))
                 continue
-            documents.extend(loaded)
+            documents.extend(with_identity(doc, file, uploads) for doc in loaded)
             failures.extend(bad)
     return documents, failures
+
+
+def with_identity(doc: Document, file: Path, upload: bool = False) -> Document:
+    """The document with its identity for replacement (see `load_files`)."""
+    url = doc.metadata.get("url") or (doc.source if doc.source.startswith(("http://", "https://")) else "")
+    own_id = doc.metadata.get("id")
+    if isinstance(url, str) and url:
+        identity = url
+    elif isinstance(own_id, str | int) and not isinstance(own_id, bool) and str(own_id).strip():
+        identity = f"id:{own_id}"
+    else:
+        where = f"upload:{file.name}" if upload else str(file.resolve())
+        within = doc.source[len(file.name) :] if doc.source.startswith(file.name) else ""  # " line 3"
+        identity = where + within
+    return replace(doc, identity=identity)
 
 
 def _load(path: Path, limits: _Limits) -> tuple[list[Document], list[Failure]]:

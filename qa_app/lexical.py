@@ -138,6 +138,13 @@ class LexicalIndex:
         """Chunks added or removed since the main segment was built."""
         return len(self.delta) + len(self.removed)
 
+    def vocabulary(self) -> dict[str, int]:
+        """Every indexed term with the number of chunks (main and delta segments) that hold it."""
+        counts = self.main.doc_freqs()
+        for term, count in self.delta.doc_freqs().items():
+            counts[term] = counts.get(term, 0) + count
+        return counts
+
     def needs_merge(self) -> bool:
         return self.pending >= merge_at(len(self.main))
 

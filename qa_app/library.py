@@ -25,6 +25,7 @@ from qa_app.index import VectorIndex
 from qa_app.lexical import LexicalIndex, tokenize
 from qa_app.records import AddResult, Answer, Citation, Document, DocumentInfo, Passage
 from qa_app.retrieval import Query, SearchFilters, build_query, search
+from qa_app.spelling import Speller
 from qa_app.store import NewDocument, Store, WriteResult
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class Library:
         self._vectors: VectorIndex | None = None
         self._lexical: LexicalIndex | None = None
         self._generation = -1
+        self._speller: tuple[LexicalIndex, Speller] | None = None  # for the lexical index it was built from
         self._composer = Composer(
             self.embedder,
             self._store.sentence_vectors,
@@ -83,6 +85,7 @@ class Library:
         try:
             self.embedder.embed(["warm up"])
             self._indexes()
+            _ = self._composer.scorer
         except Exception as exc:  # best effort: the first question loads again and reports any error
             log.warning("warm-up failed: %s", exc)
 
@@ -104,7 +107,7 @@ class Library:
         history: Sequence[str] = (),
     ) -> list[Passage]:
         """The `k` passages that best match `question`, best first."""
-        return self._retrieve(self._query(question, history), k, filters)
+        return self.retrieve(self.query(question, history), k, filters)
 
     def ask(
         self,
@@ -136,8 +139,8 @@ class Library:
         llm_model: str | None = None,
     ) -> AnswerStream:
         """Like `ask`, but iterating yields each generated sentence once it is checked; `.answer` is the result."""
-        query = self._query(question, history)
-        passages = self._retrieve(query, k, filters)
+        query = self.query(question, history)
+        passages = self.retrieve(query, k, filters)
         extractive = self._composer.compose(query, passages, check=self._citation_matches)
         config = LLMConfig.from_settings(self.settings, llm_base_url, llm_model)
         if not config.enabled:
@@ -145,12 +148,24 @@ class Library:
         checker = SupportChecker(self._composer, query, passages, self._citation_matches, self.settings.llm_min_support)
         return AnswerStream(extractive, config, checker, history, self.settings.max_answer_sentences)
 
-    def _query(self, question: str, history: Sequence[str]) -> Query:
+    @property
+    def composer(self) -> Composer:
+        """The extractive composer (its scorer and the sentence views it reads), for benchmarks and training."""
+        return self._composer
+
+    def query(self, question: str, history: Sequence[str] = ()) -> Query:
+        """The question as searched: embedded, with misspelled words matched to the index's vocabulary."""
         if not question.strip():
             raise QAError("the question is empty; type a question")
-        return build_query(self.embedder, question, history)
+        _, lexical = self._indexes()
+        with self._lock:
+            if self._speller is None or self._speller[0] is not lexical:
+                self._speller = (lexical, Speller(lexical.vocabulary()))
+            speller = self._speller[1]
+        return build_query(self.embedder, question, history, speller.corrections(question))
 
-    def _retrieve(self, query: Query, k: int | None, filters: SearchFilters | None) -> list[Passage]:
+    def retrieve(self, query: Query, k: int | None = None, filters: SearchFilters | None = None) -> list[Passage]:
+        """The passages for a prepared `query` (see `query`), best first."""
         vectors, lexical = self._indexes()
         if not len(vectors):
             return []
@@ -190,8 +205,14 @@ class Library:
 
     # ---- writing -------------------------------------------------------------------------
 
-    def add(self, inputs: Iterable[Path | str | Document], progress: ProgressCallback | None = None) -> list[AddResult]:
-        """Index files, folders and documents; one bad input is reported and the rest indexed."""
+    def add(
+        self, inputs: Iterable[Path | str | Document], progress: ProgressCallback | None = None, uploads: bool = False
+    ) -> list[AddResult]:
+        """Index files, folders and documents; one bad input is reported and the rest indexed.
+
+        A document whose identity (`Document.key`) is already indexed with other text replaces that version;
+        `uploads` says the files are web uploads, known by their names (see `documents.load_files`).
+        """
         inputs = list(inputs)
         paths = [Path(item) for item in inputs if not isinstance(item, Document)]
         loaded, failures = load_files(
@@ -199,6 +220,7 @@ class Library:
             max_bytes=self.settings.max_file_bytes,
             max_pdf_pages=self.settings.max_pdf_pages,
             max_text_chars=self.settings.max_text_chars,
+            uploads=uploads,
         )
         results = [AddResult(f.source, "failed", reason=f.reason) for f in failures]
         pending: list[Document] = []
@@ -273,7 +295,7 @@ class Library:
                 if self._store.has_document(doc.doc_id):  # another writer got there first
                     results.append(AddResult(doc.source, "already indexed", doc.doc_id, doc.title))
                     continue
-                older = set(self._store.doc_ids_with_source(doc.source)) - {doc.doc_id}
+                older = set(self._store.doc_ids_with_identity(doc.key)) - {doc.doc_id}
                 replaced |= older
                 fresh.append(item)
                 status = "replaced" if older else "indexed"

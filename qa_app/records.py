@@ -32,10 +32,20 @@ class Document:
     added_at: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     page_starts: tuple[int, ...] = ()  # offset where each PDF page begins
+    identity: str = ""  # what makes a later version the same article (see `key`)
 
     def page_at(self, offset: int) -> int | None:
         """1-based page holding `offset`, or None for documents without pages."""
         return page_at(self.page_starts, offset)
+
+    @property
+    def key(self) -> str:
+        """The article's identity for replacement: a new version with the same key replaces the old one.
+
+        Set by the loaders (canonical URL, the record's own id, else the file's path, or `upload:` + the
+        upload's name); a Document built in code without one is known by its source.
+        """
+        return self.identity or self.source
 
 
 @dataclass(frozen=True)
@@ -97,6 +107,7 @@ class Citation:
     end: int
     quote: str
     page: int | None = None
+    score: float | None = None  # the answer scorer's probability that this quote answers (extractive answers)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,9 +136,10 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     passages: tuple[Passage, ...] = ()
     notes: tuple[str, ...] = ()
-    score: float = 0.0  # evidence of the best sentence (see README, "Abstention")
+    score: float = 0.0  # the scorer's probability that the best sentence answers (see README, "Abstention")
     mode: str = "extractive"  # "extractive" | "generative": what produced `text`
     sentences: tuple[AnswerSentence, ...] = ()
+    searched_for: str | None = None  # the question as searched, when misspelled words were corrected
 
     def __post_init__(self) -> None:
         # an extractive answer is its quotes: each one is a supported sentence citing itself
@@ -140,6 +152,8 @@ class Answer:
             "question": self.question,
             "answer": self.text,
             "answered": self.answered,
+            "score": round(self.score, 4),
+            "searched_for": self.searched_for,
             "mode": self.mode,
             "sentences": [s.to_json() for s in self.sentences],
             "citations": [c.to_json() for c in self.citations],

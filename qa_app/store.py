@@ -17,7 +17,7 @@ from qa_app.chunking import ChunkSpan
 from qa_app.errors import IndexMismatchError, NotFoundError
 from qa_app.records import Chunk, Document, DocumentInfo, Span
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _m001_create_tables(db: sqlite3.Connection) -> None:
@@ -91,7 +91,21 @@ def _m003_sentence_vectors(db: sqlite3.Connection) -> None:
     )
 
 
-_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_create_tables, _m002_feedback, _m003_sentence_vectors]
+def _m004_identity(db: sqlite3.Connection) -> None:
+    """What makes two versions one article (replacing one by the other): before, the bare source name."""
+    _run_script(
+        db,
+        """
+        ALTER TABLE documents ADD COLUMN identity TEXT;
+        UPDATE documents SET identity = source;
+        CREATE INDEX documents_identity ON documents(identity);
+        """,
+    )
+
+
+_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _m001_create_tables, _m002_feedback, _m003_sentence_vectors, _m004_identity,
+]  # fmt: skip
 _SENTENCE_DTYPE = np.float16  # enough precision to rank sentences, half the disk
 
 
@@ -219,10 +233,11 @@ class Store:
                 )
                 db.execute(
                     "INSERT INTO documents (doc_id, title, text, source, published_at, added_at, metadata, page_starts,"
-                    " title_vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " title_vector, identity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         doc.doc_id, doc.title, doc.text, doc.source, doc.published_at, doc.added_at or _now(),
                         json.dumps(doc.metadata, ensure_ascii=False), json.dumps(list(doc.page_starts)), title_vector,
+                        doc.key,
                     ),
                 )  # fmt: skip
                 if item.sentence_vectors is not None:
@@ -251,8 +266,9 @@ class Store:
     def has_document(self, doc_id: str) -> bool:
         return bool(self._query("SELECT 1 FROM documents WHERE doc_id = ?", (doc_id,)))
 
-    def doc_ids_with_source(self, source: str) -> list[str]:
-        return [row[0] for row in self._query("SELECT doc_id FROM documents WHERE source = ?", (source,))]
+    def doc_ids_with_identity(self, identity: str) -> list[str]:
+        """The documents stored as versions of the same article (see `Document.key`)."""
+        return [row[0] for row in self._query("SELECT doc_id FROM documents WHERE identity = ?", (identity,))]
 
     def documents(self) -> list[DocumentInfo]:
         rows = self._query(
@@ -264,16 +280,15 @@ class Store:
 
     def document(self, doc_id: str) -> Document:
         rows = self._query(
-            "SELECT doc_id, title, text, source, published_at, added_at, metadata, page_starts "
+            "SELECT doc_id, title, text, source, published_at, added_at, metadata, page_starts, identity "
             "FROM documents WHERE doc_id = ?",
             (doc_id,),
         )
         if not rows:
             raise NotFoundError(f"no document with id {doc_id!r}; `qa-app list` shows the ids")
-        doc_id, title, text, source, published_at, added_at, metadata, pages = rows[0]
-        return Document(
-            doc_id, title, text, source, published_at, added_at, json.loads(metadata), tuple(json.loads(pages))
-        )
+        doc_id, title, text, source, published_at, added_at, metadata, pages, identity = rows[0]
+        return Document(doc_id, title, text, source, published_at, added_at, json.loads(metadata),
+                        tuple(json.loads(pages)), identity or "")  # fmt: skip
 
     def _rows_for_chunks(self, select: str, ids: Sequence[int]) -> list[tuple]:
         """Rows of `select` (a query over chunks `c`) for the chunk ids `ids`, asked in batches of 500."""

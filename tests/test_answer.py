@@ -83,9 +83,12 @@ def test_unrelated_questions_are_not_answered(answers: Library, question: str):
 
 def test_json_contract(answers: Library):
     data = answers.ask("Did Mexico accept American troops?").to_json()
-    assert set(data) == {"question", "answer", "answered", "mode", "sentences", "citations", "passages"}
+    assert set(data) == {"question", "answer", "answered", "score", "searched_for", "mode", "sentences",
+                         "citations", "passages"}  # fmt: skip
     assert set(data["citations"][0]) == {"n", "doc_id", "title", "source", "published_at", "start", "end",
-                                         "quote", "page"}  # fmt: skip
+                                         "quote", "page", "score"}  # fmt: skip
+    assert 0.0 < data["score"] <= 1.0 and data["searched_for"] is None
+    assert all(0.0 < c["score"] <= 1.0 for c in data["citations"])
     assert set(data["passages"][0]) == {"doc_id", "chunk_id", "title", "source", "published_at", "start", "end",
                                         "text", "score"}  # fmt: skip
 
@@ -137,7 +140,9 @@ def test_disagreeing_sources_are_both_shown(answers: Library):
     assert answer.answered
     assert "4,000" in answer.text and "5,200" in answer.text
     assert {c.title for c in answer.citations} >= {STRIKE[0], STRIKE_OTHER[0]}
-    assert answer.notes and "differ" in answer.notes[0]
+    assert len(answer.notes) == 1 and "differ" in answer.notes[0]
+    assert "4,000" in answer.notes[0] and "5,200" in answer.notes[0]
+    assert STRIKE[0] in answer.notes[0] and STRIKE_OTHER[0] in answer.notes[0]
     _assert_grounded(answers, answer)
 
 
@@ -153,3 +158,41 @@ def test_diversity_caps_passages_per_article(answers: Library, tmp_path: Path):
     for p in passages:
         per_doc[p.doc_id] = per_doc.get(p.doc_id, 0) + 1
     assert max(per_doc.values()) <= 2
+
+
+SEED_QUESTIONS = [
+    ("Which newspaper first reported the troop offer?", "Wall Street Journal"),
+    ("what did claudia sheinbaum tell trump about the army", "we will never accept the presence of the United States"),
+    ("What did the major say at the press conference?", "We will not be actively on patrols"),
+    ("How many US troops were deployed to the southern border?", "10,000"),
+]
+
+
+@pytest.mark.parametrize(("question", "expected"), SEED_QUESTIONS, ids=[q for q, _ in SEED_QUESTIONS])
+def test_the_answering_sentence_is_quoted_first(answers: Library, question: str, expected: str):
+    answer = answers.ask(question)
+    assert answer.answered, answer.score
+    assert expected in answer.citations[0].quote, answer.text
+    assert "AP Photo" not in answer.citations[0].quote
+
+
+def test_answers_are_short_distinct_and_without_notes_when_sources_agree(answers: Library):
+    for question, _ in SEED_QUESTIONS:
+        answer = answers.ask(question)
+        spans = [(c.doc_id, c.start, c.end) for c in answer.citations]
+        assert 1 <= len(spans) <= 3 and len(set(spans)) == len(spans)
+        assert answer.notes == (), answer.notes
+
+
+def test_abstains_when_the_answer_was_removed(answers: Library):
+    others = tuple(d.doc_id for d in answers.documents() if d.title != SEED_TITLE)
+    for question, _ in SEED_QUESTIONS[:2]:
+        answer = answers.ask(question, filters=SearchFilters(doc_ids=others))
+        assert not answer.answered, answer.text
+
+
+def test_misspelled_question_is_corrected_and_says_so(answers: Library):
+    answer = answers.ask("wat did sheinbaun say abuot amerrican trops?")
+    assert answer.answered
+    assert answer.searched_for is not None and "Sheinbaum" in answer.searched_for and "troop" in answer.searched_for
+    assert any("Sheinbaum" in c.quote for c in answer.citations)

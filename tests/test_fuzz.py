@@ -374,7 +374,7 @@ def test_hundreds_of_bad_files_are_reported_one_by_one(fake_library: Library, tm
 
 # ---- hypothesis ----------------------------------------------------------------------------------------
 
-_COUNT: dict[str, int] = {}
+_COUNT: dict[str, int] = {}  # examples so far: each writes a file of its own (examples share tmp_path)
 _BASE_PDF = _pdf(["Harbor bridge closes for repairs.", "Ferries will run."])
 
 
@@ -395,7 +395,6 @@ def _load_checked(folder: Path, name: str, content: bytes) -> tuple[list[Documen
 @FUZZ
 @given(content=st.binary(max_size=3000), suffix=st.sampled_from(SUPPORTED_SUFFIXES))
 def test_any_bytes_in_any_supported_file_type(tmp_path: Path, content: bytes, suffix: str) -> None:
-    _COUNT["bytes"] = _COUNT.get("bytes", 0) + 1
     _load_checked(tmp_path, f"fuzz{suffix}", content)
 
 
@@ -409,7 +408,6 @@ _JSON = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4) | st.di
 @given(records=st.lists(st.dictionaries(st.sampled_from(["title", "body", "text", "url", "published_at", "author",
                                                          "source", "date", "x"]), _JSON), max_size=5))  # fmt: skip
 def test_any_json_records(tmp_path: Path, records: list[dict[str, Any]]) -> None:
-    _COUNT["json"] = _COUNT.get("json", 0) + 1
     lines = "\n".join(json.dumps(r) for r in records).encode()  # NaN, Infinity and lone surrogate escapes included
     _load_checked(tmp_path, "records.jsonl", lines)
     _load_checked(tmp_path, "records.json", json.dumps(records).encode())
@@ -419,7 +417,6 @@ def test_any_json_records(tmp_path: Path, records: list[dict[str, Any]]) -> None
 @given(cut=st.integers(0, len(_BASE_PDF)), flips=st.lists(st.tuples(st.integers(0, len(_BASE_PDF) - 1),
                                                                     st.integers(0, 255)), max_size=8))  # fmt: skip
 def test_damaged_pdfs(tmp_path: Path, cut: int, flips: list[tuple[int, int]]) -> None:
-    _COUNT["pdf"] = _COUNT.get("pdf", 0) + 1
     data = bytearray(_BASE_PDF)
     for offset, value in flips:
         data[offset] = value
@@ -521,7 +518,6 @@ def test_safe_upload_name_refuses_unusable_names(name: str) -> None:
 @settings(FUZZ, max_examples=300)
 @given(name=_TEXT | st.lists(st.sampled_from(["..", ".", "/", "\\", "a", "C:", "x.txt", " "])).map("".join))
 def test_safe_upload_name_never_escapes_the_folder(tmp_path: Path, name: str) -> None:
-    _COUNT["names"] = _COUNT.get("names", 0) + 1
     try:
         safe = safe_upload_name(name)
     except LoadError:
@@ -555,11 +551,6 @@ def test_chunking_never_hands_pysbd_a_huge_line(monkeypatch: pytest.MonkeyPatch)
     text = "The ferry left the harbor at noon and returned by evening. " * 4_000  # one 240,000-character line
     chunks = chunking.chunk_text(text.strip())
     assert chunks and max(longest) <= 20_000
-
-
-def test_print_hypothesis_count() -> None:
-    """Runs after the hypothesis tests of this module (pytest keeps file order)."""
-    print(f"\nhypothesis inputs: {sum(_COUNT.values())} ({', '.join(f'{k} {v}' for k, v in _COUNT.items())})")
 
 
 def test_paths_that_cannot_even_be_looked_at_are_reported(fake_library: Library, tmp_path: Path) -> None:

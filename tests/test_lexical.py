@@ -152,3 +152,17 @@ def test_the_top_k_are_the_k_best_scores_of_all_rows(split):
         scores, found = whole.search(query, 10)
         assert np.allclose(scores, best) and len(set(found.tolist())) == len(found)
         assert np.allclose(every[found - 1], scores)  # ids are rows + 1
+
+
+def test_the_bm25s_internals_lexical_relies_on_hold() -> None:
+    """lexical.py reads bm25s's Lucene IDF and its column-per-term score layout (pinned in pyproject.toml)."""
+    import bm25s
+    from bm25s.scoring import _score_idf_lucene
+
+    tokens = [["harbor", "bridge"], ["bridge", "ferri"], ["wheat"]]
+    bm25 = bm25s.BM25()
+    bm25.index(tokens, show_progress=False)
+    counts = np.diff(bm25.scores["indptr"])  # one column per term: how many rows hold it
+    assert {t: int(counts[c]) for t, c in bm25.vocab_dict.items() if c < len(counts)} == {
+        "harbor": 1, "bridge": 2, "ferri": 1, "wheat": 1}  # fmt: skip
+    assert _score_idf_lucene(2, 3) < _score_idf_lucene(1, 3)

@@ -118,9 +118,10 @@ def test_faiss_results_match_brute_force_numpy(tmp_path: Path):
         query = fake_library.embedder.embed([question])[0]
         brute = ids[np.argsort(-(matrix @ query), kind="stable")[:3]]
         found = [p.chunk_id for p in fake_library.search(question, k=3)]
-        scores = np.sort(matrix @ query)[::-1][:3]
-        assert np.allclose([p.score for p in fake_library.search(question, k=3)], scores, atol=1e-5)
-        assert set(found) == set(brute.tolist()) or np.isclose(scores[2], scores[1])
+        ranked = np.sort(matrix @ query)[::-1]
+        assert np.allclose([p.score for p in fake_library.search(question, k=3)], ranked[:3], atol=1e-5)
+        # the top 3 are the same set unless the 3rd and 4th scores tie (then either may be 3rd)
+        assert set(found) == set(brute.tolist()) or np.isclose(ranked[2], ranked[3], atol=1e-6)
 
 
 class CountingEmbedder(HashingEmbedder):

@@ -71,7 +71,7 @@ def index_uploads(
                 continue
             path.write_bytes(upload.getvalue())
             paths.append(path)
-        results = library.add(paths, progress=progress) if paths else []
+        results = library.add(paths, progress=progress, uploads=True) if paths else []
     return refused + [_without_folder(result, str(folder)) for result in results]
 
 

@@ -38,6 +38,8 @@ def answer(turn: Turn, show_passages: bool, on_feedback: Callable[[int], None]) 
         st.caption("Filtered: " + render.escape_markdown(summary))
     if result.mode == "generative":
         st.caption("Written by a language model from the passages; every sentence was checked against its quote.")
+    if result.searched_for:
+        st.caption(f"Searched for: {render.escape_markdown(result.searched_for)}")
     if not result.answered:
         st.info(render.escape_markdown(result.text), icon=":material/search_off:")
         with st.expander(f"Closest passages ({len(turn.passages)})", expanded=False):
