@@ -13,7 +13,16 @@ from qa_app.embedder import Embedder
 from qa_app.errors import QAError
 from qa_app.records import Answer, Citation, Passage, Span, page_at
 from qa_app.retrieval import Query
-from qa_app.scorer import DATE, NUMBER, AnswerScorer, SentenceView, expected_shape, features, packaged_scorer
+from qa_app.scorer import (
+    DATE,
+    NUMBER,
+    AnswerScorer,
+    SentenceView,
+    expected_shape,
+    features,
+    is_caption,
+    packaged_scorer,
+)
 from qa_app.spelling import spelled_out
 
 NOT_ANSWERED = "The indexed articles do not answer this question. The closest passages are listed below."
@@ -29,7 +38,7 @@ Conflict = tuple["Candidate", "Candidate"]  # the best sentence and a likely ans
 StoredVectors = Callable[[Sequence[str]], tuple[dict[tuple[str, int, int], np.ndarray], dict[str, np.ndarray]]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Candidate:
     """One sentence of a retrieved passage and the probability that it answers the question."""
 
@@ -115,16 +124,31 @@ class Composer:
         if not sentences:
             return []
         probabilities = self.scorer.probabilities(features(query.terms_text, query.vector, views))
+        probabilities[[_caption(i, views) for i in range(len(views))]] = 0.0  # never quote a photo caption
         found = [
             Candidate(p, start, end, text, view.vector, float(prob))
             for (p, (start, end), text), view, prob in zip(sentences, views, probabilities, strict=True)
         ]
         return sorted(found, key=lambda c: -c.probability)
 
+    def _other_answers(self, query: Query, passages: Sequence[Passage], best: Candidate) -> list[Candidate]:
+        """The likely answer of each other article, scored among that article's own sentences.
+
+        The scorer learned from questions with one answering sentence, so beside the best one a second article's
+        answer scores low; asked of its own article alone, it scores as an answer if it is one.
+        """
+        found = []
+        for doc_id in dict.fromkeys(p.doc_id for p in passages if p.doc_id != best.passage.doc_id):
+            own = self.candidates(query, [p for p in passages if p.doc_id == doc_id])
+            if own and self.scorer.answer_probability(own[0].probability) >= self.min_score:
+                found.append(own[0])
+        return found
+
     def _select(
-        self, question: str, ranked: list[Candidate]
+        self, query: Query, passages: Sequence[Passage], ranked: list[Candidate]
     ) -> tuple[list[Candidate], tuple[Candidate, Candidate] | None]:
         """The best sentence, then likely answers that add a distinct fact about the same event; and a conflict."""
+        question = query.terms_text
         best = ranked[0]
         chosen = [best]
         likely = [c for c in ranked[1:] if self.scorer.answer_probability(c.probability) >= self.min_score]
@@ -136,8 +160,8 @@ class Composer:
             if candidate.passage.doc_id != best.passage.doc_id and float(candidate.vector @ best.vector) < SAME_FACT:
                 continue  # another story
             chosen.append(candidate)
-        conflict = _conflict(question, best, likely)
-        if conflict is not None and conflict not in chosen:
+        conflict = _conflict(question, best, self._other_answers(query, passages, best)) if asked(question) else None
+        if conflict is not None and not any(_overlaps(conflict, c) for c in chosen):
             chosen = [*chosen[: self.max_sentences - 1], conflict]
         return chosen, (best, conflict) if conflict is not None else None
 
@@ -148,7 +172,7 @@ class Composer:
         if best < self.min_score:
             return Answer(query.question, NOT_ANSWERED, False, (), tuple(passages), score=best,
                           searched_for=_searched_for(query, passages))  # fmt: skip
-        chosen, conflict = self._select(query.terms_text, ranked)
+        chosen, conflict = self._select(query, passages, ranked)
         if _TIMELINE.search(query.question) and all(c.passage.published_at for c in chosen):
             chosen.sort(key=lambda c: (c.passage.published_at, c.start))
         citations = []
@@ -162,6 +186,11 @@ class Composer:
         text = " ".join([f"{c.quote} [{c.n}]" for c in citations] + list(notes))
         return Answer(query.question, text, True, tuple(citations), tuple(passages), notes, best,
                       searched_for=_searched_for(query, passages))  # fmt: skip
+
+
+def _caption(i: int, views: Sequence[SentenceView]) -> bool:
+    after = [views[j].text for j in views[i].neighbours if views[j].start > views[i].start]
+    return is_caption(views[i].text, after[0] if after else "")
 
 
 def _searched_for(query: Query, passages: Sequence[Passage]) -> str | None:
@@ -184,6 +213,11 @@ def asked_values(question: str, text: str) -> set[str]:
     else:
         return set()
     return {value for value in found if value.lower() not in question.lower()}
+
+
+def asked(question: str) -> bool:
+    """Whether the question asks for a value (a number, a date, a name) that two articles could disagree on."""
+    return expected_shape(question) is not None
 
 
 def _conflict(question: str, best: Candidate, others: Sequence[Candidate]) -> Candidate | None:

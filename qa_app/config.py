@@ -40,7 +40,7 @@ class Settings:
     candidates: int = 50  # per retriever, before fusion
     # abstain when the answer's probability (the scorer's, calibrated) is below this; the default is the scorer's
     # operating point, chosen on its dev split (qa_app/models/answer_scorer.json, "threshold"; README, "Abstention")
-    min_answer_score: float = 0.076
+    min_answer_score: float = 0.072
     max_answer_sentences: int = 3
     # optional generative answers through an OpenAI-compatible server (see README, "Generative answers")
     llm_base_url: str = ""  # e.g. http://127.0.0.1:11434/v1; empty = extractive answers only

@@ -78,15 +78,16 @@ def build_query(
 ) -> Query:
     """Embed the question; a follow-up borrows the previous question's terms at a lower weight.
 
-    `corrections` (misspelled words and their vocabulary terms) add the right terms to the BM25 query and to
-    what the answer scorer matches; the vector is the question's own (the model reads misspellings well enough).
+    `corrections` (misspelled words and their vocabulary terms) add the right terms to the BM25 query, and the
+    corrected question is what is embedded and what the answer scorer matches.
     """
     previous = next((q for q in reversed(history) if q.strip()), None)
     follow_up = previous is not None and is_follow_up(question)
     corrections = tuple(corrections)
     lexical = f"{question} {' '.join(c.term for c in corrections)}".strip()
+    asked = corrected_text(question, list(corrections))
     with one_torch_thread():
-        vectors = embedder.embed([question, previous] if follow_up else [question])
+        vectors = embedder.embed([asked, previous] if follow_up else [asked])
     if not follow_up:
         return Query(question, lexical, vectors[0], corrections)
     current, before = vectors

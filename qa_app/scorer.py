@@ -28,7 +28,7 @@ DEFAULT_MODEL = MODEL_DIR / "answer_scorer.npz"
 
 FEATURES = (
     "cosine", "cosine_gap", "cosine_rank", "coverage", "idf_coverage", "coverage_gap", "novelty",
-    "type_match", "type_miss", "title_cosine", "title_overlap", "lead", "position", "caption", "length",
+    "type_match", "type_miss", "title_cosine", "title_overlap", "lead", "position", "unfinished", "length",
     "passage_rank", "neighbour_cosine", "neighbour_coverage", "says",
     "bigram_overlap", "name_coverage", "has_number", "has_date", "new_name", "causal", "place",
     "q_who", "q_when", "q_where", "q_why", "q_number", "q_how", "q_which", "q_what",
@@ -55,8 +55,18 @@ _NEW_NAME = re.compile(r"(?<!^)(?<![.?!] )\b[A-Z][\w'’-]+")
 _MONTH_OR_YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2}|January|February|March|April|May|June|July|August|September"
                             r"|October|November|December)\b")  # fmt: skip
 _CAPTION = re.compile(
-    r"\b(AP Photo|Photo:|photo by|File photo|Getty|Reuters/|pictured|speaks during|seen during|poses)\b|^\(", re.I
-)
+    r"\((AP|AFP|Reuters|Getty|EPA)\b[^)]*\)|\bAP Photo\b|\bPhoto(graph)?:|\b(photo|photograph) by\b|\bFile photo\b"
+    r"|\bGetty Images\b",
+    re.I,
+)  # fmt: skip
+
+
+def is_caption(text: str, following: str = "") -> bool:
+    """A photo caption or credit ("… (AP Photo/Marco Ugarte)"): it describes a picture, not the story.
+
+    `following` is the next sentence: a credit split off by the sentence splitter marks the caption before it.
+    """
+    return bool(_CAPTION.search(text)) or bool(following.lstrip().startswith("(") and _CAPTION.search(following))
 
 
 def expected_shape(question: str) -> re.Pattern[str] | None:
@@ -123,7 +133,7 @@ def features(question: str, question_vector: np.ndarray, sentences: Sequence[Sen
             len(terms & title_terms[s.title]) / len(terms) if terms else 0.0,
             float(s.start < 3),
             math.log1p(s.start / 200.0),
-            float(bool(_CAPTION.search(s.text)) or not s.text.rstrip().endswith((".", "!", "?", '"', "”", "’"))),
+            float(not s.text.rstrip().endswith((".", "!", "?", '"', "”", "’"))),
             math.log1p(len(s.text.split())),
             1.0 / (1.0 + s.passage_rank),
             max((float(cosine[j]) for j in near), default=0.0),

@@ -19,7 +19,7 @@ from qa_app.embedder import resolve_model_path
 from qa_app.lexical import terms
 from qa_app.scorer import fold
 
-_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")  # words with their digits: "zephyr20" is one token, left alone
 MIN_LENGTH = 4  # shorter words are too often right words the index lacks ("wat" is left alone)
 
 
@@ -67,7 +67,7 @@ class Speller:
         found = []
         for word in dict.fromkeys(_WORD.findall(question)):
             stems = terms(word)
-            if len(word) < MIN_LENGTH or len(stems) != 1:  # short, or a stop word
+            if len(word) < MIN_LENGTH or len(stems) != 1 or any(c.isdigit() for c in word):  # short, stop word, code
                 continue
             stem = stems[0]
             if stem in self.vocabulary or fold(stem) in self._folded:

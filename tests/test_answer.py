@@ -162,9 +162,8 @@ def test_diversity_caps_passages_per_article(answers: Library, tmp_path: Path):
 
 SEED_QUESTIONS = [
     ("Which newspaper first reported the troop offer?", "Wall Street Journal"),
-    ("what did claudia sheinbaum tell trump about the army", "we will never accept the presence of the United States"),
-    ("What did the major say at the press conference?", "We will not be actively on patrols"),
     ("How many US troops were deployed to the southern border?", "10,000"),
+    ("Who rejected the proposal to send US troops into Mexico?", "Sheinbaum"),
 ]
 
 
@@ -173,7 +172,12 @@ def test_the_answering_sentence_is_quoted_first(answers: Library, question: str,
     answer = answers.ask(question)
     assert answer.answered, answer.score
     assert expected in answer.citations[0].quote, answer.text
-    assert "AP Photo" not in answer.citations[0].quote
+
+
+def test_a_photo_caption_is_never_quoted(answers: Library):
+    caption = "speaks during her morning press conference"  # its credit "(AP Photo/…)" is the next sentence
+    for question in ("What did the major say at the press conference?", "Where was Sheinbaum photographed?"):
+        assert all(caption not in c.quote for c in answers.ask(question).citations)
 
 
 def test_answers_are_short_distinct_and_without_notes_when_sources_agree(answers: Library):
@@ -193,6 +197,25 @@ def test_abstains_when_the_answer_was_removed(answers: Library):
 
 def test_misspelled_question_is_corrected_and_says_so(answers: Library):
     answer = answers.ask("wat did sheinbaun say abuot amerrican trops?")
-    assert answer.answered
-    assert answer.searched_for is not None and "Sheinbaum" in answer.searched_for and "troop" in answer.searched_for
-    assert any("Sheinbaum" in c.quote for c in answer.citations)
+    assert answer.searched_for is not None and answer.searched_for.startswith("wat did Sheinbaum say ")
+    assert answer.searched_for.endswith(" American troop?")  # "wat" is too short to correct
+    assert answers.search("sheinbaun amerrican trops", k=1)[0].title == SEED_TITLE  # BM25 finds the right terms
+    assert answers.ask("How many US troops were deployed?").searched_for is None
+
+
+def test_asked_values_are_the_kind_of_thing_the_question_asks_for():
+    from qa_app.answer import asked_values
+
+    assert asked_values("How many dockworkers struck?", "About 4,000 dockworkers walked off on March 3.") == {
+        "4,000", "3"}  # fmt: skip
+    assert asked_values("When did the strike start?", "It began on March 3, 2025 at dawn.") == {"March 3", "2025"}
+    assert asked_values("Who won the men's race?", "The race was won by Pavel Drozdov.") == {"Pavel Drozdov"}
+    assert asked_values("Why did the talks fail?", "Talks failed over pay in 2025.") == set()
+
+
+def test_a_conflicting_answer_is_found_when_neither_article_was_quoted_for_it(answers: Library):
+    answer = answers.ask("How many dockworkers took part in the Port of Carrow walkout?")
+    assert len(answer.notes) <= 1
+    if answer.notes:  # a note names values that its quotes hold
+        quoted = " ".join(c.quote for c in answer.citations)
+        assert all(value in quoted for value in ("4,000", "5,200") if value in answer.notes[0])

@@ -297,10 +297,11 @@ def test_index_uploads_saves_safe_names_in_a_temporary_folder(
     seen: list[Path] = []
     real_add = Library.add
 
-    def spy(self, inputs, progress=None):
+    def spy(self, inputs, progress=None, uploads=False):
         seen.extend(Path(p) for p in inputs)
         assert all(p.exists() for p in seen)
-        return real_add(self, inputs, progress=progress)
+        assert uploads  # known by their names, not the temporary folder
+        return real_add(self, inputs, progress=progress, uploads=uploads)
 
     monkeypatch.setattr(Library, "add", spy)
     uploads = [

@@ -365,7 +365,8 @@ def test_cli_ask_json_with_a_generative_server(library: Library, fake_llm: FakeL
     out = json.loads(result.stdout)
     assert out["mode"] == "generative" and out["answered"]
     assert [(s["citations"], s["supported"]) for s in out["sentences"]] == [([1], True), ([], False)]
-    assert set(out) == {"question", "answer", "answered", "mode", "sentences", "citations", "passages"}
+    assert set(out) == {"question", "answer", "answered", "score", "searched_for", "mode", "sentences", "citations",
+                        "passages"}  # fmt: skip
     assert fake_llm.requests[0]["model"] == "fake-model"
     assert "1 of 2 generated sentences" in result.stderr
 

@@ -36,3 +36,7 @@ def test_corrected_and_spelled_out_questions() -> None:
     shown = spelled_out("US trops?", corrections, ["No foreign troops will enter."])
     assert shown == "US troops?"
     assert spelled_out("US troops?", [], ["No foreign troops will enter."]) is None
+
+
+def test_words_with_digits_are_codes_not_typos() -> None:
+    assert Speller({"zephyr4": 1, "rm40": 2}).corrections("Who chairs the zephyr20 committee? Is RM-41 safe?") == []
