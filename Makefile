@@ -43,7 +43,7 @@ clean:
 bench-quality: install
 	$(BIN)/python -m benchmarks.quality
 
-# The answer scorer from ../shared/data (SQuAD): ~11 min to build the feature cache on 2 cores, ~1 min to train.
+# The answer scorer from ../shared/data (SQuAD): ~16 min to build the feature cache on 2 cores, ~3 min to train.
 # Writes qa_app/models/answer_scorer.{npz,json}; `make test` never trains.
 SQUAD ?= ../shared/data
 train-scorer: install

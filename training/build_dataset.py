@@ -7,7 +7,7 @@ another paragraph that happens to hold the answer text. Each answerable question
 library without its own paragraph ("answer removed": its passages are dropped, and any sentence still holding
 the answer is ignored), which is what abstention has to recognise.
 
-    python -m training.build_dataset --data ../shared/data      # ~15 min on 2 cores, cached in training/.cache
+    python -m training.build_dataset --data ../shared/data      # ~16 min on 2 cores, cached in training/.cache
 """
 
 from __future__ import annotations
