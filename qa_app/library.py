@@ -157,6 +157,8 @@ class Library:
         """The question as searched: embedded, with misspelled words matched to the index's vocabulary."""
         if not question.strip():
             raise QAError("the question is empty; type a question")
+        if any("\ud800" <= ch <= "\udfff" for ch in question):
+            raise QAError("the question holds an unpaired surrogate (a \\ud800-\\udfff escape), which is not text")
         _, lexical = self._indexes()
         with self._lock:
             if self._speller is None or self._speller[0] is not lexical:

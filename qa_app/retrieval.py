@@ -43,13 +43,19 @@ class SearchFilters:
             clauses.append("d.published_at <= ?")
             params.append(self.published_before)
         if self.sources:
-            like = "(lower(d.source) LIKE ? OR lower(json_extract(d.metadata, '$.outlet')) LIKE ?)"
+            like = ("(lower(d.source) LIKE ? ESCAPE '\\' OR lower(json_extract(d.metadata, '$.outlet')) LIKE ? "
+                    "ESCAPE '\\')")  # fmt: skip
             clauses.append("(" + " OR ".join([like] * len(self.sources)) + ")")
-            params += [f"%{s.lower()}%" for s in self.sources for _ in range(2)]
+            params += [f"%{_escape_like(s.lower())}%" for s in self.sources for _ in range(2)]
         if self.doc_ids:
             clauses.append(f"d.doc_id IN ({','.join('?' * len(self.doc_ids))})")
             params += list(self.doc_ids)
         return (" AND ".join(clauses), params) if clauses else None
+
+
+def _escape_like(text: str) -> str:
+    """`text` matched literally by LIKE: its % and _ are not wildcards."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 @dataclass(frozen=True)

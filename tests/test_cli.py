@@ -105,12 +105,13 @@ def test_ask_batch_keeps_order_and_reports_bad_lines(cli_index: Path, tmp_path: 
     batch = tmp_path / "questions.jsonl"
     batch.write_text(
         '{"question": "Did Mexico accept American troops?"}\nnot json\n{"q": 1}\n'
-        '{"question": "How much will the bridge repairs cost?"}\n',
+        '{"question": "How much will the bridge repairs cost?"}\n{"question": "\\ud800 troops?"}\n',
         encoding="utf-8",
     )
     lines = [json.loads(line) for line in qa_app("ask", "--batch", batch, "--json", "--index-dir", cli_index)
              .stdout.splitlines()]  # fmt: skip
-    assert len(lines) == 4
+    assert len(lines) == 5
+    assert lines[4]["line"] == 5 and "surrogate" in lines[4]["error"]  # the rest of the batch still ran
     assert lines[0]["question"] == "Did Mexico accept American troops?" and lines[0]["citations"]
     assert lines[1]["line"] == 2 and "questions.jsonl line 2" in lines[1]["error"]
     assert lines[2]["line"] == 3 and "question" in lines[2]["error"]

@@ -63,3 +63,18 @@ def test_filters_by_date_outlet_and_document(retrieval: Library) -> None:
 def test_follow_up_detection() -> None:
     assert is_follow_up("What did she say?") and is_follow_up("and the cost?")
     assert not is_follow_up("How much will the Ashford bridge repairs cost?")
+
+
+def test_source_filters_match_literally(retrieval: Library) -> None:
+    for wildcard in ("%", "_", "a%t"):
+        assert retrieval.search("bridge harvest cables", k=5, filters=SearchFilters(sources=(wildcard,))) == []
+    assert retrieval.search("bridge", k=5, filters=SearchFilters(sources=("a.txt",)))  # "." is not special either
+
+
+def test_a_question_that_is_not_text_is_a_clear_error(retrieval: Library) -> None:
+    from qa_app.errors import QAError
+
+    with pytest.raises(QAError, match="surrogate"):
+        retrieval.ask("\ud800 bridge?")
+    with pytest.raises(QAError, match="empty"):
+        retrieval.search("   ")
