@@ -10,6 +10,7 @@ from typing import Any
 from qa_app.errors import ConfigError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+DB_NAME = "library.sqlite"  # an index directory's database (a folder holding one is an index, never indexed)
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".json", ".jsonl")
 DEFAULT_MAX_PDF_PAGES = 2_000
 DEFAULT_MAX_TEXT_CHARS = 5_000_000

@@ -18,7 +18,7 @@ import pypdf
 import trafilatura
 import yaml
 
-from qa_app.config import DEFAULT_MAX_PDF_PAGES, DEFAULT_MAX_TEXT_CHARS, SUPPORTED_SUFFIXES
+from qa_app.config import DB_NAME, DEFAULT_MAX_PDF_PAGES, DEFAULT_MAX_TEXT_CHARS, SUPPORTED_SUFFIXES
 from qa_app.errors import LoadError
 from qa_app.records import Document, Failure, text_doc_id
 
@@ -154,7 +154,10 @@ def _stem_title(path: Path) -> str:
 
 
 def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
-    """Files named in `paths`, and the non-hidden files under named folders, in sorted order."""
+    """Files named in `paths`, and the files under named folders, in sorted order.
+
+    Hidden files and folders are skipped, and so is any index directory inside (a folder holding `DB_NAME`).
+    """
     for path in paths:
         if path.is_file():
             yield path
@@ -179,7 +182,8 @@ def _walk(folder: Path, *, seen: set[Path]) -> Iterator[Path]:
         if entry.name.startswith("."):
             continue
         if entry.is_dir():
-            yield from _walk(entry, seen=seen)
+            if not (entry / DB_NAME).exists():
+                yield from _walk(entry, seen=seen)
         elif entry.is_file():
             yield entry
 

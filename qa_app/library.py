@@ -15,7 +15,7 @@ from filelock import FileLock, Timeout
 
 from qa_app.answer import Composer
 from qa_app.chunking import ChunkSpan, chunk_text
-from qa_app.config import Settings, load_settings
+from qa_app.config import DB_NAME, Settings, load_settings
 from qa_app.documents import load_files
 from qa_app.embedder import Embedder, SentenceTransformerEmbedder
 from qa_app.errors import NotFoundError, QAError
@@ -30,7 +30,6 @@ from qa_app.store import NewDocument, Store, WriteResult
 
 log = logging.getLogger(__name__)
 
-DB_NAME = "library.sqlite"
 _WRITE_GROUP_CHUNKS = 128  # chunks embedded and committed together: bounds the work a crash can lose
 
 

@@ -86,3 +86,13 @@ def test_an_index_from_before_keeps_its_documents_and_their_old_identity(tmp_pat
     docs = [reopened.document(d.doc_id) for d in reopened.documents()]
     assert sorted(d.identity for d in docs) == sorted(d.source for d in docs)  # migrated: identity = source
     reopened.close()
+
+
+def test_an_index_directory_inside_an_indexed_folder_is_skipped(tmp_path: Path):
+    folder = _write(tmp_path / "news", "A report.", [_record("Flood", "The river rose.")])
+    library = Library(Settings(index_dir=folder / "embeddings"), embedder=HashingEmbedder())
+    first = library.add([folder])
+    assert sorted(r.status for r in first) == ["indexed", "indexed"]
+    again = library.add([folder])  # library.sqlite, -wal and -shm are not articles
+    assert sorted(r.status for r in again) == ["already indexed", "already indexed"], [r.source for r in again]
+    library.close()
