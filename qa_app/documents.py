@@ -480,13 +480,25 @@ def _load_pdf(path: Path, data: bytes, limits: _Limits) -> Document:
     text, page_starts = _join_pages(pages)
     created = _guarded(lambda: reader.metadata.creation_date)  # None metadata, or a malformed date
     return make_document(
-        title=_collapse(_guarded(lambda: reader.metadata.title)),
+        title=_pdf_title(_collapse(_guarded(lambda: reader.metadata.title))),
         text=text,
         source=path.name,
         published_at=_guarded(parse_date, created),
         metadata={"pages": len(pages)},
         page_starts=page_starts,
     )
+
+
+_JUNK_PDF_TITLE = re.compile(
+    r"^(untitled|untitled document|document\d*|title|microsoft (word|powerpoint|excel) - .*|.*\.(docx?|odt|rtf|pages|"
+    r"pptx?|xlsx?|pdf|txt|indd|qxd))$",
+    re.I,
+)  # fmt: skip
+
+
+def _pdf_title(title: str) -> str:
+    """The PDF's metadata title, or "" (the first line of text is used) when it is a tool's placeholder."""
+    return "" if _JUNK_PDF_TITLE.match(title.strip()) else title
 
 
 def _check_page_count(path: Path, reader: pypdf.PdfReader, max_pages: int) -> None:

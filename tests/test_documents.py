@@ -603,3 +603,9 @@ def test_load_files_collects_failures_and_keeps_going(tmp_path: Path) -> None:
         str(tmp_path / "missing"),
     ]
     assert failures[-1].reason == "no such file or folder"
+
+
+@pytest.mark.parametrize("junk", ["untitled", "Microsoft Word - draft3.docx", "report-final.pdf", "Document1"])
+def test_placeholder_pdf_titles_give_way_to_the_first_line(tmp_path: Path, junk: str) -> None:
+    document = load_one(write(tmp_path / "r.pdf", pdf_bytes(THREE_PAGES, title=junk)))
+    assert document.title == "Page one heading an international story"
