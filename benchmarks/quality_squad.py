@@ -7,7 +7,7 @@ from pathlib import Path
 
 from qa_app.embedder import Embedder
 from qa_app.records import Citation
-from training.build_dataset import EXTRA, split_library
+from training.build_dataset import EXTRA, overlaps, split_library
 from training.squad import load_splits
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -37,8 +37,7 @@ def squad_figures(embedder: Embedder, data_dir: Path = DATA_DIR, split: str = "v
             if answer.answered:
                 quotes.append(len(answer.citations))
                 notes.append(bool(answer.notes))
-            kept = [p for p in fetched if not (p.doc_id == doc.doc_id and p.start < q.paragraph[1]
-                                               and q.paragraph[0] < p.end)][:k]  # fmt: skip
+            kept = [p for p in fetched if not overlaps(p, doc.doc_id, q.paragraph)][:k]
             removed.append(not library.composer.compose(query, kept, check).answered)
     mean = statistics.fmean
     figures = {

@@ -15,6 +15,8 @@ from qa_app.records import Answer, Citation, Passage, Span, page_at
 from qa_app.retrieval import Query
 from qa_app.scorer import (
     DATE,
+    NAME,
+    NOT_SENTENCE_START,
     NUMBER,
     AnswerScorer,
     SentenceView,
@@ -31,7 +33,7 @@ REDUNDANT = 0.9  # cosine above which a sentence repeats one already chosen
 SAME_FACT = 0.6  # cosine above which a sentence from another article speaks of the same event
 _TIMELINE = re.compile(r"\b(when|latest|first|last|recent(ly)?|timeline|before|after|since|earlier|later)\b", re.I)
 _MONTH_DAY = re.compile(r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.? \d{1,2}\b|\b\d{4}\b")
-_FULL_NAME = re.compile(r"(?<!^)(?<![.?!] )\b[A-Z][\w'’-]+(?: [A-Z][\w'’-]+)*")
+_FULL_NAME = re.compile(NOT_SENTENCE_START + NAME.pattern)
 
 Conflict = tuple["Candidate", "Candidate"]  # the best sentence and a likely answer that contradicts it
 # (doc ids) -> (sentence vectors by (doc_id, start, end), title vectors by doc_id), as stored at index time
@@ -87,40 +89,51 @@ class Composer:
             self._scorer = packaged_scorer()
         return self._scorer
 
-    def _vectors(self, sentences: list[tuple[Passage, int, Span, str]], titles: list[tuple[str, str]]) -> np.ndarray:
-        """Sentence vectors then title vectors: stored at index time when available, else embedded now."""
+    def stored_vectors(self, passages: Sequence[Passage]) -> dict:
+        """Sentence vectors by (doc_id, start, end) and title vectors by doc_id of the passages' articles, as stored
+        at index time ({} without a store)."""
+        if self.stored is None or not passages:
+            return {}
+        sentence_vectors, title_vectors = self.stored(sorted({p.doc_id for p in passages}))
+        return {**sentence_vectors, **title_vectors}
+
+    def _vectors(
+        self, sentences: list[tuple[Passage, int, Span, str]], titles: list[tuple[str, str]], known: dict
+    ) -> np.ndarray:
+        """Sentence vectors then title vectors: from `known` (see `stored_vectors`) when there, else embedded now."""
         keys = [(p.doc_id, start, end) for p, _, (start, end), _ in sentences] + [doc_id for doc_id, _ in titles]
-        known: dict = {}
-        if self.stored is not None:
-            sentence_vectors, title_vectors = self.stored(sorted({p.doc_id for p, _, _, _ in sentences}))
-            known = {**sentence_vectors, **title_vectors}
         texts = [text for _, _, _, text in sentences] + [title for _, title in titles]
         missing = [i for i, key in enumerate(keys) if key not in known]
         fresh = dict(zip(missing, self.embedder.embed([texts[i] for i in missing]), strict=True)) if missing else {}
         return np.vstack([fresh[i] if i in fresh else known[key] for i, key in enumerate(keys)])
 
-    def views(self, query: Query, passages: Sequence[Passage]) -> tuple[list[tuple[Passage, Span, str]], list]:
-        """The distinct sentences of the passages, and what the scorer reads of each (`SentenceView`)."""
+    def views(
+        self, query: Query, passages: Sequence[Passage], known: dict | None = None
+    ) -> tuple[list[tuple[Passage, Span, str]], list]:
+        """The distinct sentences of the passages, and what the scorer reads of each (`SentenceView`).
+
+        `known` holds vectors already read by `stored_vectors` for these passages; without it they are read now.
+        """
         sentences = _sentences(passages)
         if not sentences:
             return [], []
         titles = sorted({(p.doc_id, p.title) for p in passages})
-        embedded = self._vectors(sentences, titles)
+        embedded = self._vectors(sentences, titles, self.stored_vectors(passages) if known is None else known)
         title_vectors = {doc_id: v for (doc_id, _), v in zip(titles, embedded[len(sentences) :], strict=True)}
         index = {(p.doc_id, start, end): i for i, (p, _, (start, end), _) in enumerate(sentences)}
+        positions = {id(p): {span: k for k, span in enumerate(p.sentences)} for p in passages}
         views = []
         for i, (passage, rank, (start, end), text) in enumerate(sentences):
-            spans = list(passage.sentences)
-            at = spans.index((start, end))
+            spans, at = passage.sentences, positions[id(passage)][(start, end)]
             near = [spans[j] for j in (at - 1, at + 1) if 0 <= j < len(spans)]
             neighbours = tuple(index[(passage.doc_id, s, e)] for s, e in near if (passage.doc_id, s, e) in index)
             views.append(SentenceView(text, embedded[i], title_vectors.get(passage.doc_id), passage.title, start,
                                       rank, neighbours))  # fmt: skip
         return [(p, span, text) for p, _, span, text in sentences], views
 
-    def candidates(self, query: Query, passages: Sequence[Passage]) -> list[Candidate]:
-        """Every sentence of the passages, most likely answer first."""
-        sentences, views = self.views(query, passages)
+    def candidates(self, query: Query, passages: Sequence[Passage], known: dict | None = None) -> list[Candidate]:
+        """Every sentence of the passages, most likely answer first (`known`: see `views`)."""
+        sentences, views = self.views(query, passages, known)
         if not sentences:
             return []
         probabilities = self.scorer.probabilities(features(query.terms_text, query.vector, views))
@@ -131,7 +144,9 @@ class Composer:
         ]
         return sorted(found, key=lambda c: -c.probability)
 
-    def _other_answers(self, query: Query, passages: Sequence[Passage], best: Candidate) -> list[Candidate]:
+    def _other_answers(
+        self, query: Query, passages: Sequence[Passage], best: Candidate, known: dict
+    ) -> list[Candidate]:
         """The likely answer of each other article, scored among that article's own sentences.
 
         The scorer learned from questions with one answering sentence, so beside the best one a second article's
@@ -139,14 +154,14 @@ class Composer:
         """
         found = []
         for doc_id in dict.fromkeys(p.doc_id for p in passages if p.doc_id != best.passage.doc_id):
-            own = self.candidates(query, [p for p in passages if p.doc_id == doc_id])
+            own = self.candidates(query, [p for p in passages if p.doc_id == doc_id], known)
             if own and self.scorer.answer_probability(own[0].probability) >= self.min_score:
                 found.append(own[0])
         return found
 
     def _select(
-        self, query: Query, passages: Sequence[Passage], ranked: list[Candidate]
-    ) -> tuple[list[Candidate], tuple[Candidate, Candidate] | None]:
+        self, query: Query, passages: Sequence[Passage], ranked: list[Candidate], known: dict
+    ) -> tuple[list[Candidate], Conflict | None]:
         """The best sentence, then likely answers that add a distinct fact about the same event; and a conflict."""
         question = query.terms_text
         best = ranked[0]
@@ -160,19 +175,21 @@ class Composer:
             if candidate.passage.doc_id != best.passage.doc_id and float(candidate.vector @ best.vector) < SAME_FACT:
                 continue  # another story
             chosen.append(candidate)
-        conflict = _conflict(question, best, self._other_answers(query, passages, best)) if asked(question) else None
+        others = self._other_answers(query, passages, best, known) if asked(question) else []
+        conflict = _conflict(question, best, others)
         if conflict is not None and not any(_overlaps(conflict, c) for c in chosen):
             chosen = [*chosen[: self.max_sentences - 1], conflict]
         return chosen, (best, conflict) if conflict is not None else None
 
     def compose(self, query: Query, passages: Sequence[Passage], check: Callable[[Citation], bool]) -> Answer:
         """An answer whose every sentence is a quote with a `[n]` marker, or an abstention."""
-        ranked = self.candidates(query, passages)
+        known = self.stored_vectors(passages)  # read once: the per-article conflict check scores them again
+        ranked = self.candidates(query, passages, known)
         best = self.scorer.answer_probability(ranked[0].probability) if ranked else 0.0
         if best < self.min_score:
             return Answer(query.question, NOT_ANSWERED, False, (), tuple(passages), score=best,
                           searched_for=_searched_for(query, passages))  # fmt: skip
-        chosen, conflict = self._select(query, passages, ranked)
+        chosen, conflict = self._select(query, passages, ranked, known)
         if _TIMELINE.search(query.question) and all(c.passage.published_at for c in chosen):
             chosen.sort(key=lambda c: (c.passage.published_at, c.start))
         citations = []

@@ -6,6 +6,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -67,7 +68,7 @@ class Query:
     vector: np.ndarray
     corrections: tuple[Correction, ...] = ()  # misspelled question words and the index terms they became
 
-    @property
+    @cached_property
     def terms_text(self) -> str:
         """The question with misspelled words corrected: what term matching reads."""
         return corrected_text(self.question, list(self.corrections))

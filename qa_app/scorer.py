@@ -51,7 +51,8 @@ _QUESTION_TYPES = tuple(re.compile(rf"\b({words})\b", re.I) for words in (
 ))  # fmt: skip
 _CAUSAL = re.compile(r"\b(because|due to|as a result|in order to|so that|since|after|caused|reason)\b", re.I)
 _PLACE = re.compile(r"\b(in|at|near|from) (the )?[A-Z]")
-_NEW_NAME = re.compile(r"(?<!^)(?<![.?!] )\b[A-Z][\w'’-]+")
+NOT_SENTENCE_START = r"(?<!^)(?<![.?!] )"  # a capitalised word here is a name, not the start of a sentence
+_NEW_NAME = re.compile(NOT_SENTENCE_START + r"\b[A-Z][\w'’-]+")
 _MONTH_OR_YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2}|January|February|March|April|May|June|July|August|September"
                             r"|October|November|December)\b")  # fmt: skip
 _CAPTION = re.compile(
@@ -213,9 +214,19 @@ class AnswerScorer:
 
     def answer_probability(self, best: float) -> float:
         """P(the answer's first quote holds the answer), from its sentence probability (Platt-calibrated on dev)."""
-        p = min(max(best, 1e-6), 1 - 1e-6)
-        a, b = self.calibration
-        return float(1.0 / (1.0 + math.exp(-(a * math.log(p / (1 - p)) + b))))
+        return float(platt(np.array([best]), self.calibration)[0])
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    """log(p / (1 - p)), with p kept inside (1e-6, 1 - 1e-6)."""
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def platt(p: np.ndarray, calibration: tuple[float, float]) -> np.ndarray:
+    """Probabilities mapped through Platt scaling: sigmoid(a · logit(p) + b)."""
+    a, b = calibration
+    return 1.0 / (1.0 + np.exp(-(a * logit(p) + b)))
 
 
 @lru_cache(maxsize=4)

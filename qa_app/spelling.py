@@ -16,7 +16,7 @@ from rapidfuzz.distance import OSA
 
 from qa_app.config import DEFAULT_MODEL
 from qa_app.embedder import resolve_model_path
-from qa_app.lexical import terms
+from qa_app.lexical import terms, tokenize
 from qa_app.scorer import fold
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")  # words with their digits: "zephyr20" is one token, left alone
@@ -70,9 +70,10 @@ class Speller:
             if len(word) < MIN_LENGTH or len(stems) != 1 or any(c.isdigit() for c in word):  # short, stop word, code
                 continue
             stem = stems[0]
-            if stem in self.vocabulary or fold(stem) in self._folded:
-                if fold(stem) in self._folded and stem not in self.vocabulary:
-                    found.append(Correction(word, self._folded[fold(stem)]))  # an accent variant
+            if stem in self.vocabulary:
+                continue
+            if fold(stem) in self._folded:  # an accent variant of an indexed term
+                found.append(Correction(word, self._folded[fold(stem)]))
                 continue
             term = None if fold(word).lower() in self.known_words else self._closest(fold(stem))
             if term is not None:
@@ -88,19 +89,25 @@ class Speller:
         return self._folded[best[0]]
 
 
+def _replaced(question: str, replacements: dict[str, str]) -> str:
+    """The question with each whole word of `replacements` replaced."""
+    for word, replacement in replacements.items():
+        question = re.sub(rf"\b{re.escape(word)}\b", replacement, question)
+    return question
+
+
 def corrected_text(question: str, corrections: list[Correction]) -> str:
     """The question with each corrected word replaced by its term."""
-    for c in corrections:
-        question = re.sub(rf"\b{re.escape(c.word)}\b", c.term, question)
-    return question
+    return _replaced(question, {c.word: c.term for c in corrections})
 
 
 def spelled_out(question: str, corrections: list[Correction], texts: list[str]) -> str | None:
     """The corrected question in words a reader knows: each term as a word of `texts` that stems to it."""
     if not corrections:
         return None
-    shown = question
-    for c in corrections:
-        word = next((w for text in texts for w in _WORD.findall(text) if terms(w) == [c.term]), c.term)
-        shown = re.sub(rf"\b{re.escape(c.word)}\b", word, shown)
-    return shown
+    words = list(dict.fromkeys(w for text in texts for w in _WORD.findall(text)))
+    surface: dict[str, str] = {}
+    for word, stems in zip(words, tokenize(words), strict=True):
+        if len(stems) == 1:
+            surface.setdefault(stems[0], word)  # the first word of the texts that stems to the term
+    return _replaced(question, {c.word: surface.get(c.term, c.term) for c in corrections})

@@ -44,7 +44,8 @@ def split_library(name: str, docs: list, embedder: SentenceTransformerEmbedder) 
     return library
 
 
-def _overlaps(p: Passage, doc_id: str, span: tuple[int, int]) -> bool:
+def overlaps(p: Passage, doc_id: str, span: tuple[int, int]) -> bool:
+    """Whether passage `p` holds part of the span `span` of document `doc_id` (its own paragraph)."""
     return p.doc_id == doc_id and p.start < span[1] and span[0] < p.end
 
 
@@ -106,7 +107,7 @@ def build(data_dir: Path, splits_wanted: list[str]) -> None:
                 fetched = library.retrieve(query, k=k + EXTRA)
                 variants = [(q.kind, fetched[:k], False)]
                 if q.kind == "answerable":
-                    kept = [p for p in fetched if not _overlaps(p, doc.doc_id, q.paragraph)][:k]
+                    kept = [p for p in fetched if not overlaps(p, doc.doc_id, q.paragraph)][:k]
                     variants.append(("removed", kept, True))
                 for kind, passages, removed in variants:
                     record = group_record(library, q, doc.doc_id, passages, query, removed)

@@ -28,7 +28,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 
-from qa_app.scorer import DEFAULT_MODEL, FEATURES, AnswerScorer
+from qa_app.scorer import DEFAULT_MODEL, FEATURES, AnswerScorer, logit, platt
 from training.build_dataset import CACHE, featurize
 from training.squad import SEED
 
@@ -105,15 +105,10 @@ def curve(groups: dict[str, np.ndarray]) -> list[dict[str, float]]:
     return rows
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
-
-
 def calibrate(groups: dict[str, np.ndarray]) -> tuple[float, float]:
     """Platt scaling on dev: the best sentence's logit -> P(the first quote holds the answer)."""
     right = (groups["kind"] == "answerable") & groups["top_hit"]
-    model = LogisticRegression(C=100.0).fit(_logit(groups["best"])[:, None], right)
+    model = LogisticRegression(C=100.0).fit(logit(groups["best"])[:, None], right)
     return float(model.coef_[0, 0]), float(model.intercept_[0])
 
 
@@ -162,8 +157,7 @@ def main() -> None:
             groups = per_group(splits[name], p, p)
             if name == "dev":
                 calibration = calibrate(groups)
-            a, b = calibration
-            groups["best"] = 1 / (1 + np.exp(-(a * _logit(groups["best"]) + b)))
+            groups["best"] = platt(groups["best"], calibration)
             if name == "dev":
                 report[design]["calibration"] = list(calibration)
                 report[design]["threshold"] = threshold = pick_threshold(groups)
