@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qa_app.config import Settings
 from qa_app.embedder import Embedder
 from qa_app.errors import QAError
 from qa_app.records import Answer, Citation, Passage, Span, page_at
@@ -72,8 +73,8 @@ class Composer:
         self,
         embedder: Embedder,
         stored: StoredVectors | None = None,
-        min_score: float = 0.5,
-        max_sentences: int = 3,
+        min_score: float = Settings.min_answer_score,
+        max_sentences: int = Settings.max_answer_sentences,
         scorer: AnswerScorer | None = None,
     ) -> None:
         self.embedder = embedder
