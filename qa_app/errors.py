@@ -24,3 +24,23 @@ class NotFoundError(QAError):
 
 class ConfigError(QAError):
     """A setting with a value that cannot work."""
+
+
+class StorageError(QAError):
+    """The index directory cannot be read or written as asked (damaged, full, read-only, locked)."""
+
+
+class DatabaseDamagedError(StorageError):
+    """library.sqlite is not a readable SQLite database any more."""
+
+
+class DiskFullError(StorageError):
+    """A write ran out of disk space; what was committed before is kept."""
+
+
+class ReadOnlyIndexError(StorageError):
+    """A write was asked of an index directory that can only be read."""
+
+
+class LockTimeoutError(StorageError):
+    """Another writer held the index's write lock for longer than the lock timeout."""

@@ -6,6 +6,8 @@ chunks on, rebuilt with more lists as the collection grows (see `VectorIndex.sui
 
 from __future__ import annotations
 
+import errno
+import logging
 import math
 import os
 from pathlib import Path
@@ -13,7 +15,13 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from qa_app.errors import DiskFullError
+from qa_app.store import disk_full_message
+
+log = logging.getLogger(__name__)
+
 _TRAINING_POINTS_PER_LIST = 40  # FAISS warns below 39 training points per list
+_SCORE_SLACK = 1e-3  # float32 rounding of unit vectors' inner products
 _SEARCH_THREADS = 1  # one query at a time: a single thread is 2-3x faster than two fighting over 2 cores
 
 
@@ -98,21 +106,55 @@ class VectorIndex:
         query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         with _threads(_SEARCH_THREADS):
             scores, ids = self._index.search(query, k, params=params)
-        keep = ids[0] >= 0
+        # stored vectors are unit length, so a score above the query's length is a damaged vector in the file
+        bound = float(np.linalg.norm(query)) * (1 + _SCORE_SLACK)
+        keep = (ids[0] >= 0) & np.isfinite(scores[0]) & (np.abs(scores[0]) <= bound)
+        if not keep[ids[0] >= 0].all():
+            log.warning("the vector file holds damaged vectors (chunk ids %s scored above %.3f); they are left "
+                        "out: run `qa-app check --repair`", ids[0][~keep & (ids[0] >= 0)].tolist(), bound)  # fmt: skip
         return scores[0][keep], ids[0][keep]
 
+    def stored(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every id with the vector stored for it, as FAISS holds them (to verify against the database)."""
+        if self._ivf is None:
+            return self.ids(), faiss.downcast_index(self._index).index.reconstruct_n(0, len(self))
+        lists, width = self._ivf.invlists, self._ivf.code_size
+        codes = [faiss.rev_swig_ptr(lists.get_codes(n), lists.list_size(n) * width) for n in range(self.lists)]
+        flat = np.concatenate([np.array(c, dtype=np.uint8) for c in codes] or [np.zeros(0, np.uint8)])
+        return self.ids(), flat.view(np.float32).reshape(-1, self.dimension)
+
     def save(self, path: Path) -> None:
-        """Write to a temporary file, flush it to disk, then rename: readers never see half a file."""
+        """Write to a temporary file, flush it to disk, then rename: readers never see half a file.
+
+        A failed write (a full disk) deletes its temporary file and raises `DiskFullError` or the `OSError`.
+        """
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        faiss.write_index(self._index, str(tmp))
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        try:
+            try:
+                faiss.write_index(self._index, str(tmp))
+            except RuntimeError as exc:  # FAISS reports a failed write as a RuntimeError quoting strerror
+                raise _write_error(exc, tmp) from exc
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException as exc:
+            tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                raise DiskFullError(disk_full_message(path)) from exc
+            raise
 
     @classmethod
     def load(cls, path: Path, nprobe: int = 32) -> VectorIndex:
         index = faiss.read_index(str(path))
         return cls(index.d, index, nprobe)
+
+
+def _write_error(exc: RuntimeError, path: Path) -> OSError:
+    """The OSError behind a failed FAISS write (its message quotes strerror)."""
+    for code in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
+        if os.strerror(code) in str(exc):
+            return OSError(code, os.strerror(code), str(path))
+    return OSError(errno.EIO, f"cannot write the vector file ({str(exc).splitlines()[-1]})", str(path))
 
 
 def _as_ivf(index: faiss.Index) -> faiss.IndexIVF | None:

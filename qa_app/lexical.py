@@ -10,6 +10,7 @@ a new main segment.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -21,6 +22,9 @@ import bm25s
 import numpy as np
 import Stemmer
 from bm25s.scoring import _score_idf_lucene  # the IDF bm25s's default ("lucene") method builds the main segment with
+
+from qa_app.errors import DiskFullError
+from qa_app.store import disk_full_message
 
 MERGE_SHARE = 0.05  # merge once the delta and the removed chunks reach 5% of the main segment...
 MERGE_MIN, MERGE_MAX = 1_000, 20_000  # ...but not below 1,000 chunks, and at the latest at 20,000
@@ -105,8 +109,29 @@ class Segment:
 
     @classmethod
     def load(cls, path: Path) -> Segment:
-        ids = np.load(path / "ids.npy")
-        return cls(ids, bm25s.BM25.load(path, show_progress=False) if len(ids) else None)
+        """The segment saved in `path`; `DamagedIndexError` when any of its files is unreadable or inconsistent."""
+        try:
+            ids = np.load(path / "ids.npy")
+            segment = cls(ids, bm25s.BM25.load(path, show_progress=False) if len(ids) else None)
+            segment._validate()
+        except DamagedIndexError:
+            raise
+        except Exception as exc:  # numpy, json and bm25s each fail their own way on a damaged file
+            raise DamagedIndexError(f"{path.name}: {type(exc).__name__}: {exc}") from exc
+        return segment
+
+    def _validate(self) -> None:
+        """The shapes a healthy segment has: a CSC matrix of (terms, rows) whose columns are the vocabulary."""
+        if self.ids.ndim != 1 or self.ids.dtype != np.int64:
+            raise DamagedIndexError(f"ids.npy holds {self.ids.dtype} of shape {self.ids.shape}, not chunk ids")
+        if self.bm25 is None:
+            return
+        scores = self.bm25.scores
+        data, indices, indptr = scores["data"], scores["indices"], scores["indptr"]
+        if (len(data) != len(indices) or not len(indptr) or int(indptr[-1]) != len(data)
+                or np.any(np.diff(indptr) < 0) or (len(indices) and (indices.min() < 0 or indices.max() >= len(self)))
+                or len(indptr) - 1 > len(self.bm25.vocab_dict) or int(scores["num_docs"]) != len(self)):  # fmt: skip
+            raise DamagedIndexError("its score matrix does not fit its vocabulary and chunk ids")
 
 
 class LexicalIndex:
@@ -199,15 +224,29 @@ class LexicalIndex:
     @classmethod
     def load(cls, path: Path) -> LexicalIndex:
         """The index saved as `path` (its main segment is a sibling folder)."""
-        state = json.loads((path / "state.json").read_text())
-        main = Segment.load(path.parent / state["main"])
-        return cls(main, state["main"], Segment.load(path / "delta"), np.array(state["removed"], dtype=np.int64))
+        try:
+            state = json.loads((path / "state.json").read_text())
+            main_name, removed = str(state["main"]), np.array(state["removed"], dtype=np.int64)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise DamagedIndexError(f"{path.name}/state.json: {type(exc).__name__}: {exc}") from exc
+        main = Segment.load(path.parent / main_name)
+        return cls(main, main_name, Segment.load(path / "delta"), removed)
+
+
+class DamagedIndexError(ValueError):
+    """A BM25 file that cannot be read back (a ValueError, as callers already treat unreadable indexes)."""
 
 
 def _write_folder(path: Path, write: Callable[[Path], None]) -> None:
     """Write a folder under a temporary name, then rename it into place: readers never see half of it."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    write(tmp)
+    try:
+        write(tmp)
+    except BaseException as exc:  # a full disk: leave nothing half-written behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise DiskFullError(disk_full_message(path)) from exc
+        raise
     shutil.rmtree(path, ignore_errors=True)
     os.replace(tmp, path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -14,7 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from qa_app.chunking import ChunkSpan
-from qa_app.errors import IndexMismatchError, NotFoundError
+from qa_app.errors import (
+    DatabaseDamagedError,
+    DiskFullError,
+    IndexMismatchError,
+    NotFoundError,
+    ReadOnlyIndexError,
+    StorageError,
+)  # fmt: skip
 from qa_app.records import Chunk, Document, DocumentInfo, Span
 
 SCHEMA_VERSION = 4
@@ -143,6 +151,31 @@ class WriteResult:
     removed_ids: np.ndarray
 
 
+def read_only_message(index_dir: Path) -> str:
+    return f"the index directory {index_dir} is read-only: searching works, indexing and removing need write access"
+
+
+def disk_full_message(path: Path) -> str:
+    return (f"no space left on the disk of {path}: free some space and run the command again "
+            "(everything committed before is kept; `qa-app check` verifies the index)")  # fmt: skip
+
+
+def storage_error(exc: sqlite3.DatabaseError, path: Path) -> StorageError | None:
+    """The user-facing error for a SQLite failure of the database at `path`, or None for other errors."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = str(exc)
+    if name == "SQLITE_FULL" or "disk is full" in text:
+        return DiskFullError(disk_full_message(path))
+    if name.startswith("SQLITE_READONLY") or "readonly database" in text:
+        return ReadOnlyIndexError(read_only_message(path.parent))
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or type(exc) is sqlite3.DatabaseError:
+        return DatabaseDamagedError(
+            f"database damaged: {path} ({text}); restore it from a backup, or move {path.parent} aside and "
+            "index the articles again with `qa-app index`"
+        )
+    return None
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -152,29 +185,68 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=60)
         self._lock = threading.RLock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._migrate()
+        # a directory this process cannot write to (a read-only mount, no permission) is opened for reading only
+        self.read_only = not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK))
+        with self._translated():
+            self._db = self._open_read_only() if self.read_only else self._open()
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=60)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        return db
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        """Read-only; `immutable` when SQLite cannot even create its shared-memory file beside the database."""
+        if not self.path.exists():
+            raise ReadOnlyIndexError(f"{self.path.parent} holds no index and is read-only; use another --index-dir")
+        uri = self.path.resolve().as_uri()
+        try:
+            db = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False, isolation_level=None)
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.OperationalError:
+            return sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False, isolation_level=None)
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
     @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """SQLite's damaged, full and read-only errors as one-line `StorageError`s that say what to do."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            error = storage_error(exc, self.path)
+            if error is None:
+                raise
+            raise error from exc
+
+    @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        if self.read_only:
+            raise ReadOnlyIndexError(read_only_message(self.path.parent))
+        with self._lock, self._translated():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite has already rolled back after some errors (a full disk)
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
 
     def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if self.read_only and version < len(_MIGRATIONS):
+            raise ReadOnlyIndexError(f"the index in {self.path.parent} needs an upgrade (schema {version}) and is "
+                                     "read-only; open it once with write access")  # fmt: skip
+        if version == len(_MIGRATIONS):
+            return
         with self._transaction() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > len(_MIGRATIONS):
@@ -187,7 +259,7 @@ class Store:
                 db.execute(f"PRAGMA user_version = {number}")
 
     def _query(self, sql: str, params: Sequence = ()) -> list[tuple]:
-        with self._lock:
+        with self._lock, self._translated():
             return self._db.execute(sql, params).fetchall()
 
     def meta(self, key: str) -> str | None:
