@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from qa_app import contract
 from qa_app.config import load_settings
 from qa_app.documents import parse_date
 from qa_app.errors import QAError
@@ -67,7 +68,7 @@ def index(
 
         results = library.add(paths, progress=report)
     if as_json:
-        _print_json({"results": [r.to_json() for r in results]})
+        _print_json(contract.index_json(results))
     for r in results:
         detail = r.reason if r.status == "failed" else f"{r.doc_id} {r.title!r} ({r.chunks} chunks)"
         err.print(f"{r.status:>15}  {r.source}: {detail}", markup=False, highlight=False)
@@ -90,7 +91,7 @@ def search(
     """Show the passages that best match a question."""
     passages = _library(index_dir).search(question, k, _filters(after, before, source))
     if as_json:
-        _print_json({"question": question, "passages": [p.to_json() for p in passages]})
+        _print_json(contract.search_json(question, passages))
         return
     for rank, p in enumerate(passages, 1):
         typer.echo(f"{rank}. [{p.score:.3f}] {p.title} ({p.published_at or 'undated'}, {p.source})")
@@ -133,7 +134,7 @@ def _ask_batch(library: Library, batch: Path, k: int | None, filters: SearchFilt
             question = record.get("question") if isinstance(record, dict) else None
             if not isinstance(question, str) or not question.strip():
                 raise QAError('expected an object with a non-empty "question" string')
-            _print_json(library.ask(question, k=k, filters=filters).to_json())
+            _print_json(contract.answer_json(library.ask(question, k=k, filters=filters)))
         except (json.JSONDecodeError, QAError) as exc:
             _print_json({"line": number, "error": f"{batch.name} line {number}: {exc}"})
 
@@ -175,7 +176,7 @@ def ask(
         if note not in answer.text:  # which mode answered and why (disagreement notes are part of the text)
             err.print(f"note: {note}", markup=False, highlight=False)
     if as_json:
-        _print_json(answer.to_json())
+        _print_json(contract.answer_json(answer))
     else:
         _print_answer(answer)
 
@@ -219,7 +220,7 @@ def list_documents(index_dir: IndexDir = None, as_json: AsJson = False) -> None:
     """List the indexed documents."""
     documents = _library(index_dir).documents()
     if as_json:
-        _print_json({"documents": [d.to_json() for d in documents]})
+        _print_json(contract.documents_json(documents))
         return
     for d in documents:
         typer.echo(f"{d.doc_id}  {d.published_at or 'undated':10}  {d.chunks:4} chunks  {d.title}  ({d.source})")
@@ -235,8 +236,7 @@ def show(
     """Print one document with its full text and metadata."""
     doc = _library(index_dir).document(doc_id)
     if as_json:
-        _print_json({"doc_id": doc.doc_id, "title": doc.title, "source": doc.source, "published_at": doc.published_at,
-                     "added_at": doc.added_at, "metadata": doc.metadata, "text": doc.text})  # fmt: skip
+        _print_json(contract.document_json(doc))
         return
     typer.echo(f"{doc.title}\n{doc.published_at or 'undated'} · {doc.source} · {doc.doc_id}")
     for key, value in doc.metadata.items():

@@ -26,6 +26,7 @@ class Settings:
     max_pdf_pages: int = DEFAULT_MAX_PDF_PAGES  # refused before any page is read
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS  # per document, after normalisation
     max_upload_files: int = 100  # per upload in the web app
+    lock_timeout: float = 600.0  # seconds a writer waits for another writer's lock before it gives up
     chunk_words: int = 200
     max_chunk_words: int = 300
     embed_batch_size: int = 32
@@ -39,9 +40,11 @@ class Settings:
     lexical_weight: float = 1.0
     max_per_doc: int = 2
     candidates: int = 50  # per retriever, before fusion
-    # abstain when the answer's probability (the scorer's, calibrated) is below this; the default is the scorer's
-    # operating point, chosen on its dev split (qa_app/models/answer_scorer.json, "threshold"; README, "Abstention")
-    min_answer_score: float = 0.072
+    # abstain when the answer's probability (calibrated) is below this; negative = the answer model's own operating
+    # point, chosen on its dev split (the manifest's "threshold" of the reader, or of the scorer when the reader
+    # is off; README, "Abstention")
+    min_answer_score: float = -1.0
+    answer_reader: bool = True  # the cross-encoder reads the scorer's top sentences (README, "Answer reader")
     max_answer_sentences: int = 3
     # optional generative answers through an OpenAI-compatible server (see README, "Generative answers")
     llm_base_url: str = ""  # e.g. http://127.0.0.1:11434/v1; empty = extractive answers only
@@ -51,18 +54,31 @@ class Settings:
     llm_retries: int = 2  # extra attempts after a 5xx answer or a refused connection, with backoff
     llm_max_tokens: int = 400
     llm_min_support: float = 0.5  # cosine of a generated sentence to its best quote (calibrated, see README)
+    # the HTTP API, article URLs and feeds (see README, "HTTP API" and "Article URLs and news feeds")
+    admin_token: str = field(default="", repr=False)  # QA_APP_ADMIN_TOKEN: API writes need it; never printed
+    max_request_mb: float = 100.0  # one API request's body; each file in it is also held to max_file_mb
+    fetch_timeout: float = 20.0  # seconds: to connect, between two reads, and in all for one page or feed
+    fetch_max_redirects: int = 5
+    allow_private_urls: bool = False  # fetch from loopback, private and link-local addresses (intranet, tests)
 
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def max_request_bytes(self) -> int:
+        return int(self.max_request_mb * 1024 * 1024)
 
 
 def _convert(value: str, default: Any, name: str) -> Any:
     try:
         if isinstance(default, Path):
             return Path(value)
+        if isinstance(default, bool):  # bool("0") is True
+            return {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False,
+                    "off": False}[value.strip().lower()]  # fmt: skip
         return type(default)(value)
-    except ValueError as exc:
+    except (ValueError, KeyError) as exc:
         raise ConfigError(f"QA_APP_{name.upper()}={value!r} is not a valid {type(default).__name__}") from exc
 
 
