@@ -20,6 +20,7 @@ import yaml
 
 from qa_app.config import DB_NAME, DEFAULT_MAX_PDF_PAGES, DEFAULT_MAX_TEXT_CHARS, SUPPORTED_SUFFIXES
 from qa_app.errors import LoadError
+from qa_app.metadata import DATE_FROM_FILE, DATE_FROM_TEXT, drop_leading_title, printed_date, without_site_name
 from qa_app.records import Document, Failure, text_doc_id
 
 _MB = 1024 * 1024
@@ -39,6 +40,8 @@ _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^(?:---|\.\.\.)[ \t]*\r?$\n?",
 _MD_HEADING = re.compile(r"#[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*")
 _TITLE_OPEN = re.compile(rb"<title\b[^<>]{0,1000}>", re.IGNORECASE)  # bounded: linear on hostile markup
 _TITLE_CLOSE = re.compile(rb"</title\s*>", re.IGNORECASE)
+_LEAD_LINES = 3  # a PDF's headline, byline and dateline
+_MAX_LEAD_CHARS = 120
 _MAX_TITLE_CHARS = 300  # the title goes into every chunk's embedding and BM25 text
 _MAX_JSON_DEPTH = 32
 _MAX_JSON_DIGITS = 100
@@ -376,11 +379,14 @@ def _load_markdown(path: Path, data: bytes, limits: _Limits) -> Document:
     text = normalize_text(raw[match.end() :] if match else raw)
     title = _collapse(front.pop("title", None))
     heading = _MD_HEADING.fullmatch(text.partition("\n")[0])
-    if not title and heading:
-        title, text = heading.group(1), text.partition("\n")[2].strip()
+    if heading and (not title or _collapse(heading.group(1)).casefold() == title.casefold()):
+        title, text = title or heading.group(1), text.partition("\n")[2].strip()
     published = front.pop("published_at", None) or front.pop("date", None)
     front.pop("date", None)  # when published_at won, date is a duplicate, not metadata
-    source = front.pop("source", None) or front.get("url") or path.name
+    outlet = front.pop("source", None)  # `source: Adriatic Wire` names the outlet; the file stays the source
+    if outlet is not None and "outlet" not in front:
+        front["outlet"] = _collapse(outlet)
+    source = front.get("url") or path.name
     return make_document(
         title=title or _stem_title(path),
         text=text,
@@ -432,11 +438,14 @@ def _load_html(path: Path, data: bytes, limits: _Limits) -> Document:
     meta = _guarded(trafilatura.extract_metadata, data)
     info = {
         "author": getattr(meta, "author", None),
-        "site": getattr(meta, "sitename", None) or getattr(meta, "hostname", None),
+        "outlet": _collapse(getattr(meta, "sitename", None)) or getattr(meta, "hostname", None),  # og:site_name
         "url": getattr(meta, "url", None),
     }
+    title = _collapse(getattr(meta, "title", None)) or _title_tag(data)
+    title = without_site_name(title, info["outlet"]) or _stem_title(path)
+    title, text = drop_leading_title(text, title)  # the page's <h1> is not a sentence of the article
     return make_document(
-        title=_collapse(getattr(meta, "title", None)) or _title_tag(data) or _stem_title(path),
+        title=title,
         text=text,
         source=info["url"] or path.name,
         published_at=_guarded(parse_date, getattr(meta, "date", None)),
@@ -477,16 +486,30 @@ def _load_pdf(path: Path, data: bytes, limits: _Limits) -> Document:
         raise LoadError(str(path), f"corrupt or unreadable PDF ({_short(exc)})") from exc
     if not any(pages):
         raise LoadError(str(path), "no extractable text (scanned PDF? it needs OCR first)")
+    first = next(n for n, page in enumerate(pages) if page)
+    published, date_source = _guarded(parse_date, printed_date(pages[first])), DATE_FROM_TEXT
+    if published is None:  # the file's own date: when the PDF was made, not when the article was published
+        published, date_source = _guarded(parse_date, _pdf_date(reader)), DATE_FROM_FILE
+    title = _pdf_title(_collapse(_guarded(lambda: reader.metadata.title)))
+    headline, _, rest = pages[first].partition("\n")
+    title = title or (headline if _is_headline(headline, rest) else "")
+    if title:  # the headline is the title, not the article's first sentence
+        title, pages[first] = drop_leading_title(pages[first], title)
     text, page_starts = _join_pages(pages)
-    created = _guarded(lambda: reader.metadata.creation_date)  # None metadata, or a malformed date
     return make_document(
-        title=_pdf_title(_collapse(_guarded(lambda: reader.metadata.title))),
+        title=title,
         text=text,
         source=path.name,
-        published_at=_guarded(parse_date, created),
-        metadata={"pages": len(pages)},
+        published_at=published,
+        metadata={"pages": len(pages), **({"date_source": date_source} if published else {})},
         page_starts=page_starts,
     )
+
+
+def _pdf_date(reader: pypdf.PdfReader) -> datetime | None:
+    """The PDF's creation date, else its modification date (None metadata, or a malformed date: None)."""
+    info = reader.metadata
+    return (_guarded(lambda: info.creation_date) or _guarded(lambda: info.modification_date)) if info else None
 
 
 _JUNK_PDF_TITLE = re.compile(
@@ -515,7 +538,7 @@ def _extract_pages(path: Path, reader: pypdf.PdfReader, max_chars: int) -> list[
     pages: list[str] = []
     joined = -2  # length of the non-empty pages joined by "\n\n"
     for number, page in enumerate(reader.pages, 1):
-        text = normalize_text(page.extract_text() or "", dehyphenate=True)
+        text = _page_text(page.extract_text() or "", lead=not any(pages))
         joined += len(text) + 2 if text else 0
         if joined > max_chars:
             total = len(reader.pages)
@@ -523,6 +546,22 @@ def _extract_pages(path: Path, reader: pypdf.PdfReader, max_chars: int) -> list[
                                                  max_chars))  # fmt: skip
         pages.append(text)
     return pages
+
+
+def _page_text(raw: str, *, lead: bool) -> str:
+    """A page's text, its lines joined into paragraphs.
+
+    With `lead` (the first page with text), its leading short lines that read like a headline, a byline or a
+    dateline stay lines of their own instead of running into the first sentence (where they would be quoted).
+    """
+    rest, kept = normalize_text(raw), []
+    while lead and len(kept) < _LEAD_LINES:
+        line, _, after = rest.partition("\n")
+        if len(line) > _MAX_LEAD_CHARS or not _is_headline(line, after):
+            break
+        kept.append(line)
+        rest = after.lstrip("\n")
+    return normalize_text("\n\n".join([*kept, normalize_text(rest, dehyphenate=True)]), dehyphenate=True)
 
 
 def _join_pages(pages: list[str]) -> tuple[str, tuple[int, ...]]:

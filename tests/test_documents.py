@@ -303,8 +303,8 @@ def test_markdown_front_matter(tmp_path: Path) -> None:
 def test_markdown_source_and_published_at_keys(tmp_path: Path) -> None:
     content = "---\nsource: Wire\npublished_at: '2025-05-03T10:00:00Z'\nupdated: 2025-06-01\n---\nBody.\n"
     document = load_one(write(tmp_path / "wire.md", content))
-    assert (document.source, document.published_at) == ("Wire", "2025-05-03")
-    assert document.metadata == {"updated": "2025-06-01"}  # a YAML date, stored as JSON text
+    assert (document.source, document.published_at) == ("wire.md", "2025-05-03")  # the file stays the source
+    assert document.metadata == {"outlet": "Wire", "updated": "2025-06-01"}  # a YAML date, stored as JSON text
 
 
 def test_markdown_heading_is_the_title_and_leaves_the_body(tmp_path: Path) -> None:
@@ -400,7 +400,7 @@ def test_pdf_pages_and_offsets(tmp_path: Path) -> None:
     assert (document.title, document.source, document.metadata) == (
         "Annual report",
         "report.pdf",
-        {"pages": 3},
+        {"pages": 3, "date_source": "pdf_metadata"},  # no date printed on page 1: the file's date, marked so
     )
     assert len(document.page_starts) == 3
     for number, (start, page) in enumerate(zip(document.page_starts, pages, strict=True), 1):
@@ -419,7 +419,7 @@ def test_pdf_page_without_text_keeps_page_numbers(tmp_path: Path) -> None:
     assert document.page_at(0) == 2
     assert document.page_at(document.text.index("Fourth")) == 4
     assert document.title == "Second page text"  # no /Title: the first line
-    assert document.metadata == {"pages": 5}
+    assert document.metadata == {"pages": 5, "date_source": "pdf_metadata"}
 
 
 def test_pdf_without_text(tmp_path: Path) -> None:
