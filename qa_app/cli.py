@@ -16,10 +16,11 @@ from qa_app import contract
 from qa_app.config import load_settings
 from qa_app.documents import parse_date
 from qa_app.errors import QAError
+from qa_app.fetch import fetch_documents, is_url
 from qa_app.integrity import check_index
 from qa_app.library import Library
 from qa_app.library import Progress as AddProgress
-from qa_app.records import Answer
+from qa_app.records import AddResult, Answer
 from qa_app.retrieval import SearchFilters
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Newsdesk Q&A: grounded answers over news articles.")
@@ -50,12 +51,17 @@ def _print_json(value: Any) -> None:
 
 @app.command()
 def index(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders (.txt .md .html .htm .pdf .json .jsonl).")],
+    paths: Annotated[
+        list[str], typer.Argument(help="Files or folders (.txt .md .html .htm .pdf .json .jsonl), or article URLs.")
+    ],
     index_dir: IndexDir = None,
     as_json: AsJson = False,
 ) -> None:
-    """Index articles; bad files are reported and the rest indexed."""
+    """Index articles from files, folders and http(s) URLs; bad inputs are reported and the rest indexed."""
     library = _library(index_dir)
+    urls = [p for p in paths if is_url(p)]
+    fetched, fetch_failures = fetch_documents(urls, library.settings)
+    inputs = [*(Path(p) for p in paths if not is_url(p)), *fetched]
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                TimeElapsedColumn())  # fmt: skip
     with Progress(*columns, console=err, transient=False) as bar:
@@ -66,7 +72,8 @@ def index(
             rate = f"{p.chunks_done / elapsed:.1f} chunks/s, {p.docs_done}/{p.docs_total} docs"
             bar.update(task, total=p.chunks_total, completed=p.chunks_done, rate=rate)
 
-        results = library.add(paths, progress=report)
+        results = [AddResult(f.source, "failed", reason=f.reason) for f in fetch_failures]
+        results += library.add(inputs, progress=report) if inputs else []
     if as_json:
         _print_json(contract.index_json(results))
     for r in results:
