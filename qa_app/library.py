@@ -3,52 +3,32 @@
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from functools import partial
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-import numpy as np
-from filelock import FileLock, Timeout
-
+from qa_app import ingest
 from qa_app.answer import Composer
-from qa_app.chunking import ChunkSpan, chunk_text
 from qa_app.config import DB_NAME, Settings, load_settings
-from qa_app.documents import load_files
 from qa_app.embedder import Embedder, SentenceTransformerEmbedder
 from qa_app.errors import NotFoundError, QAError
 from qa_app.generative import LLMConfig
 from qa_app.grounding import AnswerStream, SupportChecker
 from qa_app.index import VectorIndex
-from qa_app.lexical import LexicalIndex, tokenize
+from qa_app.indexes import DerivedIndexes
+from qa_app.ingest import PreparedDocument, Progress, ProgressCallback
+from qa_app.lexical import LexicalIndex
 from qa_app.records import AddResult, Answer, Citation, Document, DocumentInfo, Passage
 from qa_app.retrieval import Query, SearchFilters, build_query, search
 from qa_app.spelling import Speller
-from qa_app.store import NewDocument, Store, WriteResult
+from qa_app.store import Store
+from qa_app.writelock import WriteLock
+
+__all__ = ["Library", "Progress", "ProgressCallback"]  # Progress is ingest's; the UI and CLI import it from here
 
 log = logging.getLogger(__name__)
 
-_WRITE_GROUP_CHUNKS = 128  # chunks embedded and committed together: bounds the work a crash can lose
-
-
-@dataclass(frozen=True)
-class Progress:
-    """How far an `add` has got."""
-
-    docs_done: int
-    docs_total: int
-    chunks_done: int
-    chunks_total: int
-
-
-ProgressCallback = Callable[[Progress], None]
-
-
-def _embedding_text(title: str, chunk: str) -> str:
-    """The title goes into every chunk's vector; offsets still point into the body only."""
-    return f"{title}\n{chunk}"
+_WRITE_GROUP_CHUNKS = ingest.WRITE_GROUP_CHUNKS  # read at each add: tests shrink it for more commits
 
 
 class Library:
@@ -63,17 +43,16 @@ class Library:
         )
         self._store = Store(self.index_dir / DB_NAME)
         self._store.check_model(self.embedder.name)
-        self._write_lock = FileLock(str(self.index_dir / ".write.lock"))
+        self._write_lock = WriteLock(self.index_dir, self.settings.lock_timeout)
         self._lock = threading.RLock()
-        self._vectors: VectorIndex | None = None
-        self._lexical: LexicalIndex | None = None
-        self._generation = -1
+        self._derived = DerivedIndexes(self.index_dir, self._store, self.settings, self._write_lock, self._lock)
         self._speller: tuple[LexicalIndex, Speller] | None = None  # for the lexical index it was built from
         self._composer = Composer(
             self.embedder,
             self._store.sentence_vectors,
             self.settings.min_answer_score,
             self.settings.max_answer_sentences,
+            reader=self.settings.answer_reader,
         )
 
     def close(self) -> None:
@@ -84,7 +63,7 @@ class Library:
         try:
             self.embedder.embed(["warm up"])
             self._indexes()
-            _ = self._composer.scorer
+            self._composer.warm_up()
         except Exception as exc:  # best effort: the first question loads again and reports any error
             log.warning("warm-up failed: %s", exc)
 
@@ -213,89 +192,52 @@ class Library:
 
         A document whose identity (`Document.key`) is already indexed with other text replaces that version;
         `uploads` says the files are web uploads, known by their names (see `documents.load_files`).
+        Prepares (`ingest.prepare_groups`) and writes (`write`) a group of documents at a time.
         """
         inputs = list(inputs)
-        paths = [Path(item) for item in inputs if not isinstance(item, Document)]
-        loaded, failures = load_files(
-            paths,
-            max_bytes=self.settings.max_file_bytes,
-            max_pdf_pages=self.settings.max_pdf_pages,
-            max_text_chars=self.settings.max_text_chars,
-            uploads=uploads,
-        )
+        loaded, failures = ingest.load([Path(item) for item in inputs if not isinstance(item, Document)],
+                                       self.settings, uploads)  # fmt: skip
         results = [AddResult(f.source, "failed", reason=f.reason) for f in failures]
+        pending, known = self.new_documents([item for item in inputs if isinstance(item, Document)] + loaded)
+        results += known
+        for prepared in ingest.prepare_groups(pending, self.embedder, self.settings, progress, _WRITE_GROUP_CHUNKS):
+            results += self.write(prepared)
+        return results
+
+    def new_documents(self, documents: Iterable[Document]) -> tuple[list[Document], list[AddResult]]:
+        """The documents not indexed yet (first copy of each), and an "already indexed" result for the others."""
         pending: list[Document] = []
+        known: list[AddResult] = []
         seen: set[str] = set()
-        for doc in [item for item in inputs if isinstance(item, Document)] + loaded:
+        for doc in documents:
             if doc.doc_id in seen or self._store.has_document(doc.doc_id):
-                results.append(AddResult(doc.source, "already indexed", doc.doc_id, doc.title))
+                known.append(AddResult(doc.source, "already indexed", doc.doc_id, doc.title))
             else:
                 seen.add(doc.doc_id)
                 pending.append(doc)
-        chunked = [(doc, chunk_text(doc.text, target_words=self.settings.chunk_words,
-                                    max_words=self.settings.max_chunk_words)) for doc in pending]  # fmt: skip
-        total_chunks = sum(len(chunks) for _, chunks in chunked)
-        docs_done = chunks_done = 0
-        for group in _groups(chunked, _WRITE_GROUP_CHUNKS):
-            group_chunks = sum(len(chunks) for _, chunks in group)
-            report = partial(_report, progress, docs_done, len(chunked), chunks_done, total_chunks, group_chunks)
-            results.extend(self._write_new(self._embed_group(group, report)))
-            docs_done += len(group)
-            chunks_done += group_chunks
-            _report(progress, docs_done, len(chunked), chunks_done, total_chunks, 0, 1.0)
-        return results
+        return pending, known
 
-    def _embed_group(
-        self, group: list[tuple[Document, list[ChunkSpan]]], report: Callable[[float], None]
-    ) -> list[NewDocument]:
-        """Vectors for every chunk (with its title), every sentence and every title of a group of documents."""
-        texts: list[str] = []
-        layout = []
-        for doc, chunks in group:
-            sentences = sorted({span for chunk in chunks for span in chunk.sentences})
-            layout.append((doc, chunks, sentences, len(texts)))
-            texts += [_embedding_text(doc.title, doc.text[c.start : c.end]) for c in chunks]
-            texts += [doc.text[start:end] for start, end in sentences] + [doc.title]
-        vectors = self._embed(texts, report)
-        new = []
-        for doc, chunks, sentences, first in layout:
-            after_chunks = first + len(chunks)
-            after_sentences = after_chunks + len(sentences)
-            new.append(NewDocument(doc, chunks, vectors[first:after_chunks], sentences,
-                                   vectors[after_chunks:after_sentences], vectors[after_sentences]))  # fmt: skip
-        return new
+    def indexed_ids(self) -> set[str]:
+        """The ids of every stored document (what a distributed job skips before embedding)."""
+        return {info.doc_id for info in self._store.documents()}
 
-    def _embed(self, texts: list[str], report: Callable[[float], None]) -> np.ndarray:
-        """Embed in length-sorted batches (little padding), reporting the share done after each batch."""
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        size = self.settings.embed_batch_size
-        vectors = np.zeros((len(texts), self.embedder.dimension), dtype=np.float32)
-        for first in range(0, len(order), size):
-            batch = order[first : first + size]
-            vectors[batch] = self.embedder.embed([texts[i] for i in batch], batch_size=size)
-            report((first + len(batch)) / len(texts))
-        return vectors
+    def write(self, prepared: Sequence[PreparedDocument]) -> list[AddResult]:
+        """Commit prepared documents (see `ingest.prepare`) in one transaction and update the derived indexes.
 
-    def remove(self, doc_id: str) -> DocumentInfo:
-        """Delete one document, its chunks and its vectors."""
-        with self._write_lock, self._lock:
-            info = next((d for d in self._store.documents() if d.doc_id == doc_id), None)
-            if info is None:
-                raise NotFoundError(f"no document with id {doc_id!r}; `qa-app list` shows the ids")
-            self._indexes()  # so _apply updates both indexes instead of rebuilding them from SQLite
-            self._apply(self._store.write(remove=[doc_id]))
-        return info
-
-    def _write_new(self, new: Sequence[NewDocument]) -> list[AddResult]:
+        The one writer: it holds the write lock; a document already stored, or twice in `prepared`, is
+        reported as "already indexed", and one with the identity of a stored document replaces it.
+        """
         results: list[AddResult] = []
         with self._write_lock, self._lock:
-            fresh: list[NewDocument] = []
+            fresh: list[PreparedDocument] = []
             replaced: set[str] = set()
-            for item in new:
+            seen: set[str] = set()
+            for item in prepared:
                 doc = item.document
-                if self._store.has_document(doc.doc_id):  # another writer got there first
+                if doc.doc_id in seen or self._store.has_document(doc.doc_id):  # another writer got there first
                     results.append(AddResult(doc.source, "already indexed", doc.doc_id, doc.title))
                     continue
+                seen.add(doc.doc_id)
                 older = set(self._store.doc_ids_with_identity(doc.key)) - {doc.doc_id}
                 replaced |= older
                 fresh.append(item)
@@ -303,174 +245,36 @@ class Library:
                 results.append(AddResult(doc.source, status, doc.doc_id, doc.title, len(item.chunks)))
             if fresh:
                 self._store.check_model(self.embedder.name, int(fresh[0].vectors.shape[1]))
-                self._indexes()
-                self._apply(self._store.write(add=fresh, remove=sorted(replaced)))
+                self._derived.current()  # so apply updates both indexes instead of rebuilding them from SQLite
+                self._derived.apply(self._store.write(add=fresh, remove=sorted(replaced)))
         return results
 
-    def _apply(self, change: WriteResult) -> None:
-        """Bring the in-memory FAISS and BM25 indexes to the new generation and save them under it."""
-        vectors, lexical = self._vectors, self._lexical
-        if vectors is None or self._generation != change.generation - 1:
-            self._generation, lexical = -1, None
-            vectors = self._current_vectors()
-        else:
-            vectors.remove(change.removed_ids)
-            vectors.add(change.added_ids, change.added_vectors)
-            if not vectors.suits(self.settings.ivf_threshold):  # grew or shrank past a threshold: migrate
-                vectors = self._rebuild_vectors()
-        self._generation = change.generation
-        self._save(vectors, change.generation)
-        self._lexical = self._updated_lexical(lexical, change)
-        self._save_lexical(self._lexical, change.generation)
-
-    def _updated_lexical(self, lexical: LexicalIndex | None, change: WriteResult) -> LexicalIndex:
-        """BM25 after a write: the delta segment updated, or everything merged when the delta outgrew its limit."""
-        if lexical is None:
-            return self._build_lexical(change.generation)
-        tokens = lexical.delta_tokens
-        if tokens is None:  # loaded from disk: tokenize the delta's chunks once
-            ids, texts = self._store.chunk_texts(lexical.delta.ids)
-            tokens = dict(zip(ids.tolist(), tokenize(texts), strict=True))
-        updated = lexical.updated(*self._store.chunk_texts(change.added_ids), change.removed_ids, tokens)
-        return self._build_lexical(change.generation) if updated.needs_merge() else updated
-
-    def _build_lexical(self, generation: int) -> LexicalIndex:
-        """BM25 over every chunk, all in a main segment named after `generation`."""
-        return LexicalIndex.build(*self._store.chunk_texts(), main_name=f"bm25main-{generation}")
+    def remove(self, doc_id: str) -> DocumentInfo:
+        """Delete one document, its chunks and its vectors."""
+        with self._write_lock, self._lock:
+            info = next((d for d in self._store.documents() if d.doc_id == doc_id), None)
+            if info is None:
+                raise NotFoundError(f"no document with id {doc_id!r}; `qa-app list` shows the ids")
+            self._derived.current()  # so apply updates both indexes instead of rebuilding them from SQLite
+            self._derived.apply(self._store.write(remove=[doc_id]))
+        return info
 
     def rebuild_derived(self) -> list[str]:
         """Rebuild the FAISS and BM25 files from SQLite and delete leftovers; returns what was done."""
-        with self._write_lock, self._lock:
-            generation = self._store.generation()
-            vectors = self._rebuild_vectors()
-            lexical = self._build_lexical(generation)
-            self._save(vectors, generation)
-            self._save_lexical(lexical, generation)
-            for leftover in self.index_dir.glob(".*.tmp"):
-                shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
-            self._vectors, self._lexical, self._generation = vectors, lexical, generation
-        return [f"rebuilt {self._vector_path(generation).name} ({len(vectors)} vectors) and "
-                f"{self._lexical_path(generation).name} from {DB_NAME}"]  # fmt: skip
+        return self._derived.rebuild()
 
-    # ---- the derived index files ---------------------------------------------------------
+    # ---- components, for `qa-app check` and the benchmarks -------------------------------
 
-    def _vector_path(self, generation: int) -> Path:
-        return self.index_dir / f"vectors-{generation}.faiss"
+    @property
+    def store(self) -> Store:
+        """The SQLite store (the truth)."""
+        return self._store
 
-    def _lexical_path(self, generation: int) -> Path:
-        return self.index_dir / f"bm25-{generation}"
+    @property
+    def indexes(self) -> DerivedIndexes:
+        """The derived FAISS and BM25 files and their generation."""
+        return self._derived
 
     def _indexes(self) -> tuple[VectorIndex, LexicalIndex]:
         """Both search indexes for the database's current generation."""
-        with self._lock:
-            vectors = self._current_vectors()
-            if self._lexical is None:
-                self._lexical = self._load_or_build_lexical(self._generation, len(vectors))
-            return vectors, self._lexical
-
-    def _load_or_build_lexical(self, generation: int, chunk_count: int) -> LexicalIndex:
-        path = self._lexical_path(generation)
-        try:
-            lexical = LexicalIndex.load(path) if path.exists() else None
-        except (OSError, ValueError, KeyError):  # a writer replaced it while we read: rebuild instead
-            lexical = None
-        if lexical is not None and len(lexical) == chunk_count:
-            current = (path, self.index_dir / lexical.main_name)
-            if self._leftovers(*current):  # a writer was killed before it could delete them
-                self._save_if_unlocked(lambda: self._delete_leftovers(*current), generation)
-            return lexical
-        lexical = self._build_lexical(generation)
-        if chunk_count:
-            self._save_if_unlocked(lambda: self._save_lexical(lexical, generation), generation)
-        return lexical
-
-    def _current_vectors(self) -> VectorIndex:
-        """The FAISS index matching the database now, loaded or rebuilt when the generation moved."""
-        with self._lock:
-            generation = self._store.generation()
-            if self._vectors is not None and generation == self._generation:
-                return self._vectors
-            path = self._vector_path(generation)
-            _, chunk_count = self._store.counts()
-            try:
-                vectors = VectorIndex.load(path, self.settings.ivf_nprobe) if path.exists() else None
-            except RuntimeError:  # unreadable, or replaced while we read: rebuild instead
-                vectors = None
-            if (vectors is None or len(vectors) != chunk_count or vectors.dimension != self._dimension()
-                    or not vectors.suits(self.settings.ivf_threshold)):  # fmt: skip
-                vectors = self._rebuild_vectors()
-                if chunk_count:
-                    log.warning("vector file of generation %d missing, stale or of the wrong type; rebuilt from %s",
-                                generation, DB_NAME)  # fmt: skip
-                    self._save_if_unlocked(lambda: self._save(vectors, generation), generation)
-            elif self._leftovers(path):  # a writer was killed before it could delete them
-                self._save_if_unlocked(lambda: self._delete_leftovers(path), generation)
-            self._vectors, self._generation, self._lexical = vectors, generation, None
-            return vectors
-
-    def _dimension(self) -> int:
-        """Vector size recorded by the first write (1 for a new, empty index: nothing to search)."""
-        return int(self._store.meta("dimension") or 1)
-
-    def _rebuild_vectors(self) -> VectorIndex:
-        """A FAISS index over every stored vector, of the type the collection's size calls for."""
-        ids, matrix = self._store.vectors()
-        vectors = VectorIndex.build(self._dimension(), ids, matrix, self.settings.ivf_threshold,
-                                    self.settings.ivf_nprobe)  # fmt: skip
-        log.info("built a %s vector index over %d chunks", vectors.kind, len(vectors))
-        return vectors
-
-    def _save_if_unlocked(self, save: Callable[[], None], generation: int) -> None:
-        """Persist a rebuilt index unless another writer is busy (readers never wait for one)."""
-        try:
-            with self._write_lock.acquire(timeout=0):
-                if self._store.generation() == generation:
-                    save()
-        except Timeout:
-            pass
-
-    def _save(self, vectors: VectorIndex, generation: int) -> None:
-        vectors.save(self._vector_path(generation))
-        self._delete_leftovers(self._vector_path(generation))
-
-    def _save_lexical(self, lexical: LexicalIndex, generation: int) -> None:
-        path = self._lexical_path(generation)
-        lexical.save(self.index_dir, path.name)
-        self._delete_leftovers(path, self.index_dir / lexical.main_name)
-
-    def _delete_leftovers(self, *current: Path) -> None:
-        """Other generations of the `current` files, and temporary files of writers killed mid-save.
-
-        Call with the write lock held: every save happens under it, so no temporary file is in use.
-        """
-        for path in self._leftovers(*current):
-            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-
-    def _leftovers(self, *current: Path) -> list[Path]:
-        """Files of the same kinds as `current` ("vectors-", "bm25-", "bm25main-") that are not them."""
-        kinds = {p.name.split("-", 1)[0] + "-" for p in current}
-        prefixes = tuple(kinds | {f".{kind}" for kind in kinds})
-        names = {p.name for p in current}
-        return [p for p in self.index_dir.iterdir() if p.name.startswith(prefixes) and p.name not in names]
-
-
-def _report(
-    progress: ProgressCallback | None, docs: int, docs_total: int, chunks: int, total: int, group: int, share: float
-) -> None:
-    """Progress in chunks: those of earlier groups plus the embedded share of this group's."""
-    if progress:
-        progress(Progress(docs, docs_total, chunks + round(group * share), total))
-
-
-def _groups(items: Sequence[tuple[Document, list]], max_chunks: int) -> Iterator[list[tuple[Document, list]]]:
-    """Consecutive documents whose chunks add up to about `max_chunks`."""
-    group: list[tuple[Document, list]] = []
-    size = 0
-    for item in items:
-        group.append(item)
-        size += len(item[1])
-        if size >= max_chunks:
-            yield group
-            group, size = [], 0
-    if group:
-        yield group
+        return self._derived.current()

@@ -1,0 +1,148 @@
+"""The ingest pipeline: documents in, prepared documents out (chunks, sentence spans, vectors).
+
+Nothing here touches an index directory, so the same code runs inside `Library.add` and on Ray workers
+(`qa_app.distributed`); `Library.write` is the one writer that commits what this prepares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from qa_app.chunking import ChunkSpan, chunk_text
+from qa_app.config import Settings
+from qa_app.documents import load_files
+from qa_app.embedder import Embedder
+from qa_app.records import Document, Failure
+from qa_app.store import NewDocument
+
+PreparedDocument = NewDocument  # a document ready to store: chunks with offsets, sentence spans and every vector
+Chunked = tuple[Document, list[ChunkSpan]]
+
+WRITE_GROUP_CHUNKS = 128  # chunks embedded and committed together: bounds the work a crash can lose
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far an `add` has got."""
+
+    docs_done: int
+    docs_total: int
+    chunks_done: int
+    chunks_total: int
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def load(paths: Iterable[Path], settings: Settings, uploads: bool = False) -> tuple[list[Document], list[Failure]]:
+    """The documents under `paths` with the settings' limits, and a Failure for each bad file or record."""
+    return load_files(
+        paths,
+        max_bytes=settings.max_file_bytes,
+        max_pdf_pages=settings.max_pdf_pages,
+        max_text_chars=settings.max_text_chars,
+        uploads=uploads,
+    )
+
+
+def chunk(documents: Iterable[Document], settings: Settings) -> list[Chunked]:
+    """Each document with its chunks (sentence-aligned spans of its text)."""
+    return [(doc, chunk_text(doc.text, target_words=settings.chunk_words, max_words=settings.max_chunk_words))
+            for doc in documents]  # fmt: skip
+
+
+def embedding_text(title: str, chunk: str) -> str:
+    """The title goes into every chunk's vector; offsets still point into the body only."""
+    return f"{title}\n{chunk}"
+
+
+def prepare(
+    documents: Sequence[Document], embedder: Embedder, settings: Settings, report: Callable[[float], None] | None = None
+) -> list[PreparedDocument]:
+    """Chunk and embed `documents`; `report` gets the share of the vectors done after each batch."""
+    return embed_chunked(chunk(documents, settings), embedder, settings.embed_batch_size, report)
+
+
+def embed_chunked(
+    chunked: Sequence[Chunked], embedder: Embedder, batch_size: int, report: Callable[[float], None] | None = None
+) -> list[PreparedDocument]:
+    """Vectors for every chunk (with its title), every sentence and every title of chunked documents."""
+    texts: list[str] = []
+    layout = []
+    for doc, chunks in chunked:
+        sentences = sorted({span for c in chunks for span in c.sentences})
+        layout.append((doc, chunks, sentences, len(texts)))
+        texts += [embedding_text(doc.title, doc.text[c.start : c.end]) for c in chunks]
+        texts += [doc.text[start:end] for start, end in sentences] + [doc.title]
+    vectors = embed_sorted(texts, embedder, batch_size, report)
+    prepared = []
+    for doc, chunks, sentences, first in layout:
+        after_chunks = first + len(chunks)
+        after_sentences = after_chunks + len(sentences)
+        prepared.append(NewDocument(doc, chunks, vectors[first:after_chunks], sentences,
+                                    vectors[after_chunks:after_sentences], vectors[after_sentences]))  # fmt: skip
+    return prepared
+
+
+def embed_sorted(
+    texts: Sequence[str], embedder: Embedder, batch_size: int, report: Callable[[float], None] | None = None
+) -> np.ndarray:
+    """Embed in length-sorted batches (little padding), reporting the share done after each batch."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    for first in range(0, len(order), batch_size):
+        batch = order[first : first + batch_size]
+        vectors[batch] = embedder.embed([texts[i] for i in batch], batch_size=batch_size)
+        if report:
+            report((first + len(batch)) / len(texts))
+    return vectors
+
+
+def prepare_groups(
+    documents: Sequence[Document],
+    embedder: Embedder,
+    settings: Settings,
+    progress: ProgressCallback | None = None,
+    group_chunks: int = WRITE_GROUP_CHUNKS,
+) -> Iterator[list[PreparedDocument]]:
+    """Prepared documents in groups of about `group_chunks` chunks, to be written one group at a time.
+
+    Progress counts a group as done once the consumer asks for the next one (after writing it).
+    """
+    chunked = chunk(documents, settings)
+    total_chunks = sum(len(chunks) for _, chunks in chunked)
+    docs_done = chunks_done = 0
+    for group in groups(chunked, group_chunks):
+        size = sum(len(chunks) for _, chunks in group)
+        report = partial(_report, progress, docs_done, len(chunked), chunks_done, total_chunks, size)
+        yield embed_chunked(group, embedder, settings.embed_batch_size, report)
+        docs_done += len(group)
+        chunks_done += size
+        _report(progress, docs_done, len(chunked), chunks_done, total_chunks, 0, 1.0)
+
+
+def _report(
+    progress: ProgressCallback | None, docs: int, docs_total: int, chunks: int, total: int, group: int, share: float
+) -> None:
+    """Progress in chunks: those of earlier groups plus the embedded share of this group's."""
+    if progress:
+        progress(Progress(docs, docs_total, chunks + round(group * share), total))
+
+
+def groups(items: Iterable[Chunked], max_chunks: int) -> Iterator[list[Chunked]]:
+    """Consecutive documents whose chunks add up to about `max_chunks`."""
+    group: list[Chunked] = []
+    size = 0
+    for item in items:
+        group.append(item)
+        size += len(item[1])
+        if size >= max_chunks:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
