@@ -47,9 +47,8 @@ import perf_ui
 import torch
 from timing import TimedEmbedder, timed
 
-from qa_app.chunking import chunk_text
+from qa_app import ingest
 from qa_app.config import Settings, load_settings
-from qa_app.documents import load_files
 from qa_app.embedder import SentenceTransformerEmbedder
 from qa_app.index import VectorIndex
 from qa_app.lexical import LexicalIndex
@@ -59,7 +58,6 @@ from qa_app.store import Store
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "data"
 RESULTS = ROOT / "benchmarks" / "results" / "perf.json"
-GROUP_CHUNKS = 128  # mirrors qa_app.library._WRITE_GROUP_CHUNKS: texts are length-sorted within a group
 DIM = 384
 SEARCH_K = 50  # what retrieval asks FAISS for (settings.candidates)
 BLOCK = 50_000  # synthetic vectors are made and added in blocks, so no full copy stays beside the index
@@ -131,33 +129,27 @@ def machine() -> dict:
 # ---- 2. encode rate versus the whole pipeline ------------------------------------------------------
 
 
-def chunked_documents(jsonl: Path, settings: Settings) -> list:
-    documents, _ = load_files([jsonl], max_bytes=settings.max_file_bytes)
-    size = {"target_words": settings.chunk_words, "max_words": settings.max_chunk_words}
-    return [(d, chunk_text(d.text, **size)) for d in documents]
-
-
 def pipeline_batches(jsonl: Path, settings: Settings) -> tuple[list[list[str]], int, int]:
-    """The batches `Library.add` embeds for this file (mirrors `_groups`, `_embed_group`, `_embed`)."""
-    chunked = chunked_documents(jsonl, settings)
-    groups, group, size = [], [], 0
-    for item in chunked:
-        group.append(item)
-        size += len(item[1])
-        if size >= GROUP_CHUNKS:
-            groups.append(group)
-            group, size = [], 0
-    groups += [group] if group else []
-    batches, step = [], settings.embed_batch_size
-    for group in groups:
-        texts: list[str] = []
-        for doc, chunks in group:
-            sentences = sorted({span for chunk in chunks for span in chunk.sentences})
-            texts += [f"{doc.title}\n{doc.text[c.start : c.end]}" for c in chunks]
-            texts += [doc.text[start:end] for start, end in sentences] + [doc.title]
-        ordered = sorted(texts, key=len)
-        batches += [ordered[i : i + step] for i in range(0, len(ordered), step)]
-    return batches, sum(len(c) for _, c in chunked), len(chunked)
+    """The batches `Library.add` embeds for this file: ingest's groups, texts and length-sorted batches."""
+    documents, _ = ingest.load([jsonl], settings)
+    chunked = ingest.chunk(documents, settings)
+    recorder = _BatchRecorder()
+    for group in ingest.groups(chunked, ingest.WRITE_GROUP_CHUNKS):
+        ingest.embed_chunked(group, recorder, settings.embed_batch_size)
+    return recorder.batches, sum(len(c) for _, c in chunked), len(chunked)
+
+
+class _BatchRecorder:
+    """An embedder that only records the batches it is given (zero vectors)."""
+
+    name, dimension = "recorder", 1
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    def embed(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        self.batches.append(list(texts))
+        return np.zeros((len(texts), 1), dtype=np.float32)
 
 
 def bench_indexing(embedder: SentenceTransformerEmbedder, jsonl: Path, tmp: Path, repeats: int) -> dict:
@@ -218,10 +210,11 @@ def pipeline_phases(jsonl: Path, settings: Settings, repeats: int) -> dict:
     """The non-embedding steps of `add`, timed on their own (median of runs): what the overhead is made of."""
     load, chunk, bm25 = [], [], []
     for _ in range(repeats):
-        load.append(timed(lambda: load_files([jsonl], max_bytes=settings.max_file_bytes))[0])
-        seconds, chunked = timed(lambda: chunked_documents(jsonl, settings))
-        chunk.append(seconds - load[-1])
-        texts = [f"{d.title}\n{d.text[c.start : c.end]}" for d, cs in chunked for c in cs]
+        seconds, (documents, _) = timed(lambda: ingest.load([jsonl], settings))
+        load.append(seconds)
+        seconds, chunked = timed(lambda d=documents: ingest.chunk(d, settings))
+        chunk.append(seconds)
+        texts = [ingest.embedding_text(d.title, d.text[c.start : c.end]) for d, cs in chunked for c in cs]
         bm25.append(timed(lambda t=texts: LexicalIndex.build(np.arange(len(t)), t))[0])
     return {
         "load_normalise": statistics.median(load),

@@ -156,13 +156,13 @@ def measure(index_dir: Path, questions: list[str], repeats: int) -> dict:
     embedder = _BulkEmbedder(real, np.load(index_dir / "pool_chunks.npy"))
     settings = load_settings(index_dir=index_dir)
     first = Library(settings, embedder=embedder)
-    open_s = _timed(first._indexes)  # FAISS and BM25 built from SQLite (first open) and saved
+    open_s = _timed(first.indexes.current)  # FAISS and BM25 built from SQLite (first open) and saved
     first.close()
     del first
     before = rss_mb()
     library = Library(settings, embedder=embedder)
-    reopen_s = _timed(library._indexes)  # loading the saved files, as every later process does
-    vectors, lexical = library._indexes()
+    reopen_s = _timed(library.indexes.current)  # loading the saved files, as every later process does
+    vectors, lexical = library.indexes.current()
     loaded = rss_mb()
     for question in questions[:3]:
         library.ask(question)
@@ -179,7 +179,7 @@ def measure(index_dir: Path, questions: list[str], repeats: int) -> dict:
             add.append(seconds)
         else:
             first_add = seconds
-    chunk_bytes = sum(len(t) for t in library._store.chunk_texts()[1])
+    chunk_bytes = sum(len(t) for t in library.store.chunk_texts()[1])
     n = len(vectors)
     raw = n * vectors.dimension * 4
     return {
@@ -210,8 +210,8 @@ def measure(index_dir: Path, questions: list[str], repeats: int) -> dict:
 
 def _recall_at_10(library: Library, questions: list[str]) -> float:
     """Share of the exact top-10 (NumPy over every stored vector) that the product's FAISS index returns."""
-    vectors, _ = library._indexes()
-    ids, matrix = library._store.vectors()
+    vectors, _ = library.indexes.current()
+    ids, matrix = library.store.vectors()
     found = []
     for question in questions:
         query = library.embedder.embed([question])[0]
