@@ -155,7 +155,7 @@ def test_citation_card_shows_the_quote_in_context() -> None:
     c = citation(page=1)
     card = render.citation_card(c, lambda _id: document, chars=40)
     assert card.snippet.quote == c.quote and card.snippet.before.endswith("debate, ")
-    assert card.meta == "Harbour Times · 3 May 2025 · p. 1"
+    assert card.meta == "Harbour Times · 3 May 2025 · p.\u00a01"  # "p. 1" never wraps (#12)
     assert card.link_params == {"doc": "d1", "start": str(c.start), "end": str(c.end)}
     html = render.card_html(card)
     assert f'<mark class="qa-quote">{c.quote}</mark>' in html and "[1]" in html
@@ -187,7 +187,7 @@ def test_article_and_metadata_html_are_escaped() -> None:
     body = render.article_html(document, (0, 5))
     assert body.startswith('<div class="qa-article"><mark id="cited-span" class="qa-quote">Hello</mark>')
     rows = render.metadata_rows(document)
-    assert ("author", SCRIPT) in rows and ("Published", "3 May 2025") in rows
+    assert ("Author", SCRIPT) in rows and ("Published", "3 May 2025") in rows
     for html in (body, render.metadata_html(rows), render.title_html(document.title, document.source)):
         assert SCRIPT not in html and "<img" not in html
 
@@ -353,8 +353,10 @@ def test_cited_frame_has_one_row_per_dated_article() -> None:
         "shown": "3 May 2025",
         "markers": "[1] [2]",
     }
-    assert len(frame) == 1 and charts.cited_timeline(cards) is not None
-    assert charts.cited_timeline(cards[2:]) is None
+    assert len(frame) == 1
+    assert charts.cited_timeline(cards) is None  # one dated article: a timeline with one dot says nothing (#12)
+    other = render.citation_card(citation(n=4, doc_id="d3", published_at="2025-06-01"), lambda _id: None)
+    assert charts.cited_timeline([*cards, other]) is not None
 
 
 def test_library_frame_counts_articles_per_month() -> None:
@@ -363,9 +365,10 @@ def test_library_frame_counts_articles_per_month() -> None:
         for i, day in enumerate(["2025-05-03", "2025-05-20", "2025-07-01", None, "not a date"])
     ]
     frame = charts.library_frame(infos)
-    assert [(m.strftime("%Y-%m"), n) for m, n in zip(frame["month"], frame["articles"], strict=True)] == [
-        ("2025-05", 2),
-        ("2025-07", 1),
+    assert list(zip(frame["label"], frame["articles"], strict=True)) == [
+        ("May 2025", 2),
+        ("Jun 2025", 0),  # every month between the first and the last has its own band (#12)
+        ("Jul 2025", 1),
     ]
     assert charts.library_timeline(infos) is not None and charts.library_timeline(infos[3:]) is None
 

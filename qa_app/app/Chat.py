@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date, datetime
 from functools import cache
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from qa_app.app import state, widgets
+from qa_app.app import render, state, widgets
 from qa_app.app.export import ExportTurn, conversation_markdown
-from qa_app.app.render import citation_card, escape_markdown, passage_card
+from qa_app.app.render import asked_with, citation_card, escape_markdown, passage_card
 from qa_app.app.state import Turn
 from qa_app.errors import QAError
 from qa_app.records import Document
@@ -18,6 +19,8 @@ from qa_app.retrieval import SearchFilters
 
 library = state.start_page()
 state.init_chat()
+# our own constant script (no article data in it): [n] markers scroll to their card; the chat box takes focus
+st.html(render.CHAT_SCRIPT, unsafe_allow_javascript=True)
 
 
 def sidebar() -> tuple[SearchFilters, int, bool]:
@@ -83,7 +86,7 @@ def ask(question: str, filters: SearchFilters, k: int, llm: tuple[str, str] | No
             live.empty()
             result = stream.answer
     except QAError as exc:
-        return Turn(turn_id, question, None, filters=filters, error=str(exc))
+        return Turn(turn_id, question, None, filters=filters, error=str(exc), k=k)
 
     @cache
     def lookup(doc_id: str) -> Document | None:
@@ -91,7 +94,7 @@ def ask(question: str, filters: SearchFilters, k: int, llm: tuple[str, str] | No
 
     cards = tuple(citation_card(c, lookup) for c in result.citations)
     passages = tuple(passage_card(p, lookup) for p in result.passages)
-    return Turn(turn_id, question, result, cards, passages, filters)
+    return Turn(turn_id, question, result, cards, passages, filters, k=k)
 
 
 def record_feedback(turn_id: int) -> None:
@@ -121,7 +124,7 @@ def conversation_tools(slot: DeltaGenerator) -> None:
         st.divider()
         st.subheader("Conversation")
         markdown = conversation_markdown(
-            [ExportTurn(t.question, t.answer, t.outlets, t.error) for t in turns],
+            [ExportTurn(t.question, t.answer, t.outlets, t.error, asked_with(asdict(t.filters), t.k)) for t in turns],
             exported_at=datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         )
         st.download_button(

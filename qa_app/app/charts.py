@@ -7,10 +7,11 @@ from collections.abc import Sequence
 import altair as alt
 import pandas as pd
 
-from qa_app.app.render import Card, format_date
+from qa_app.app.render import Card
 from qa_app.records import DocumentInfo
 
 _BLUE = "#1f5fa8"
+_MAX_MONTHS = 60  # up to five years, every month gets a band (empty ones too)
 
 
 def cited_frame(cards: Sequence[Card]) -> pd.DataFrame:
@@ -26,7 +27,7 @@ def cited_frame(cards: Sequence[Card]) -> pd.DataFrame:
                 "title": card.title,
                 "outlet": card.outlet,
                 "date": day,
-                "shown": format_date(card.published_at),
+                "shown": card.shown_date,
                 "markers": [],
             },
         )
@@ -37,9 +38,9 @@ def cited_frame(cards: Sequence[Card]) -> pd.DataFrame:
 
 
 def cited_timeline(cards: Sequence[Card]) -> alt.Chart | None:
-    """Cited articles on a date axis (None when no cited article is dated)."""
+    """Cited articles on a date axis; None unless two or more cited articles are dated (one dot says nothing)."""
     frame = cited_frame(cards)
-    if frame.empty:
+    if len(frame) < 2:
         return None
     span_days = (frame["date"].max() - frame["date"].min()).days
     pad = pd.Timedelta(days=max(3, span_days // 10))
@@ -63,28 +64,32 @@ def cited_timeline(cards: Sequence[Card]) -> alt.Chart | None:
 
 
 def library_frame(documents: Sequence[DocumentInfo]) -> pd.DataFrame:
-    """Articles per publication month (undated articles are left out)."""
+    """Articles per publication month, every month from the first to the last (undated articles are left out)."""
     dates = pd.to_datetime(pd.Series([d.published_at for d in documents], dtype="object"), errors="coerce")
-    months = dates.dropna().dt.to_period("M").dt.to_timestamp()
-    counts = months.value_counts().sort_index()
-    return pd.DataFrame({"month": counts.index, "articles": counts.to_numpy()})
+    months = dates.dropna().dt.to_period("M")
+    if months.empty:
+        return pd.DataFrame({"month": [], "label": [], "articles": []})
+    span = pd.period_range(months.min(), months.max(), freq="M")
+    span = span if len(span) <= _MAX_MONTHS else pd.PeriodIndex(sorted(months.unique()))  # decades: only used months
+    counts = months.value_counts().reindex(span, fill_value=0)
+    return pd.DataFrame({"month": span.to_timestamp(), "label": span.strftime("%b %Y"), "articles": counts.to_numpy()})
 
 
 def library_timeline(documents: Sequence[DocumentInfo]) -> alt.Chart | None:
-    """Bar chart of articles by publication month (None when no article is dated)."""
+    """Bar chart of articles by publication month (None when no article is dated).
+
+    The months are bands of an ordinal axis, so each bar stands over its own label.
+    """
     frame = library_frame(documents)
     if frame.empty:
         return None
     return (
         alt.Chart(frame)
-        .mark_bar(color=_BLUE, size=18)
+        .mark_bar(color=_BLUE)
         .encode(
-            x=alt.X("yearmonth(month):T", title="Publication month", axis=alt.Axis(format="%b %Y", labelAngle=0)),
+            x=alt.X("label:O", title="Publication month", sort=None, axis=alt.Axis(labelAngle=0, labelOverlap=True)),
             y=alt.Y("articles:Q", title="Articles", axis=alt.Axis(tickMinStep=1)),
-            tooltip=[
-                alt.Tooltip("yearmonth(month):T", title="Month", format="%B %Y"),
-                alt.Tooltip("articles:Q", title="Articles"),
-            ],
+            tooltip=[alt.Tooltip("label:N", title="Month"), alt.Tooltip("articles:Q", title="Articles")],
         )
         .properties(height=180)
     )

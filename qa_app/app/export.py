@@ -21,6 +21,7 @@ class ExportTurn:
     answer: Answer | None
     outlets: Mapping[str, str]
     error: str | None = None
+    settings: str = ""  # the filters and k it was asked with, e.g. "from 2025-05-01 · sources: AP · k = 8"
 
 
 _MARKER = re.compile(r"(?<= )\\\[(\d+)\\\](?![(\[:])")  # not when it could start a link
@@ -57,6 +58,8 @@ def conversation_markdown(turns: Sequence[ExportTurn], exported_at: str | None =
         out += [f"_Exported {exported_at}_", ""]
     for i, turn in enumerate(turns, 1):
         out += [f"## {i}. {_md(turn.question)}", ""]
+        if turn.settings:  # the same question asked twice may differ only here
+            out += [f"_Asked with: {_md(turn.settings)}_", ""]
         if turn.answer is None:
             out += [f"_No answer: {_md(turn.error or 'the question could not be asked')}_", ""]
             continue

@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
+from qa_app.metadata import DATE_FROM_FILE, DATE_FROM_TEXT
 from qa_app.records import Answer, Citation, Document, Passage
 
 CONTEXT_CHARS = 150  # characters of article shown on each side of a quote in a citation card
@@ -45,6 +46,23 @@ def format_date(iso: str | None) -> str:
     except ValueError:
         return iso
     return f"{day.day} {day:%b %Y}"
+
+
+def date_note(published_at: str | None, added_at: str | None, date_source: object = None) -> str:
+    """Why a publication date may not be one: it is a PDF file's own date, or it is later than the upload."""
+    if not published_at:
+        return ""
+    if date_source == DATE_FROM_FILE:
+        return "PDF file date"
+    if added_at and published_at[:10] > added_at[:10]:
+        return "after the upload date"
+    return ""
+
+
+def published_label(document: Document) -> str:
+    """`3 May 2025`, or `1 Dec 2026 (PDF file date)` when the date is not printed in the article."""
+    note = date_note(document.published_at, document.added_at, document.metadata.get("date_source"))
+    return format_date(document.published_at) + (f" ({note})" if note else "")
 
 
 def outlet_of(document: Document | None, fallback: str) -> str:
@@ -103,13 +121,32 @@ def highlight_html(text: str, start: int | None = None, end: int | None = None, 
     )
 
 
-def answer_html(text: str, markers: Sequence[int] = ()) -> str:
-    """The answer escaped, with its known `[n]` markers styled as citation badges."""
+def cite_anchor(prefix: str, n: int) -> str:
+    """Element id of source card `n` of one answer (`prefix` tells the answers of a conversation apart)."""
+    return f"qa-cite-{prefix}-{n}"
+
+
+def marker_html(n: int, prefix: str | None = None, quote: str | None = None) -> str:
+    """Badge `[n]`; with `prefix`, a link to its source card, and the quote as a hover/focus preview."""
+    if prefix is None:
+        return f'<span class="qa-marker">[{n}]</span>'
+    preview = f'<span class="qa-preview" role="tooltip">“{esc(quote)}”</span>' if quote else ""
+    return (
+        f'<span class="qa-cite"><a class="qa-marker" href="#{esc(cite_anchor(prefix, n))}" '
+        f'aria-label="Source {n}">[{n}]</a>{preview}</span>'
+    )
+
+
+def answer_html(
+    text: str, markers: Sequence[int] = (), *, prefix: str | None = None, quotes: Mapping[int, str] | None = None
+) -> str:
+    """The answer escaped, with its known `[n]` markers as badges (links to the source cards with `prefix`)."""
     known = set(markers)
+    quotes = quotes or {}
 
     def badge(match: re.Match[str]) -> str:
         n = int(match.group(1))
-        return f'<span class="qa-marker">[{n}]</span>' if n in known else match.group(0)
+        return marker_html(n, prefix, quotes.get(n)) if n in known else match.group(0)
 
     return _MARKER.sub(badge, esc(text))
 
@@ -145,13 +182,19 @@ class Card:
     end: int
     snippet: Snippet
     score: float | None = None
+    date_note: str = ""  # see `date_note`
+
+    @property
+    def shown_date(self) -> str:
+        """`3 May 2025`, or `1 Dec 2026 (PDF file date)`."""
+        return format_date(self.published_at) + (f" ({self.date_note})" if self.date_note else "")
 
     @property
     def meta(self) -> str:
-        """`Outlet · 3 May 2025 · p. 2` (plain text)."""
-        parts = [self.outlet, format_date(self.published_at)]
+        """`Outlet · 3 May 2025 · p. 2` (plain text; "p. 2" never breaks across lines)."""
+        parts = [self.outlet, self.shown_date]
         if self.page is not None:
-            parts.append(f"p. {self.page}")
+            parts.append(f"p.\u00a0{self.page}")
         return " · ".join(parts)
 
     @property
@@ -177,7 +220,14 @@ def citation_card(citation: Citation, lookup: Lookup, chars: int = CONTEXT_CHARS
         citation.start,
         citation.end,
         snippet,
+        date_note=_date_note_of(document, citation.published_at),
     )
+
+
+def _date_note_of(document: Document | None, published_at: str | None) -> str:
+    if document is None:
+        return ""
+    return date_note(published_at, document.added_at, document.metadata.get("date_source"))
 
 
 def clip(text: str, limit: int = PASSAGE_CHARS) -> str:
@@ -202,16 +252,21 @@ def passage_card(passage: Passage, lookup: Lookup) -> Card:
         passage.end,
         Snippet(clip(passage.text), "", "", False, False),
         passage.score,
+        date_note=_date_note_of(document, passage.published_at),
     )
 
 
-def card_html(card: Card) -> str:
-    """The body of a card: number, title, outlet/date/page line, and the quote in its context."""
+def card_html(card: Card, anchor: str | None = None) -> str:
+    """The body of a card: number, title, outlet/date/page line, and the quote in its context.
+
+    `anchor` is the card's element id, the target of its `[n]` markers in the answer.
+    """
     number = f'<span class="qa-marker">[{card.n}]</span> ' if card.n is not None else ""
     body = snippet_html(card.snippet) if card.snippet.quote else esc(card.snippet.before)
     score = f" · score {card.score:.3f}" if card.score is not None else ""
+    ident = f' id="{esc(anchor)}" tabindex="-1"' if anchor else ""
     return (
-        '<div class="qa-card">'
+        f'<div class="qa-card"{ident}>'
         f'<div class="qa-card-title">{number}{esc(card.title)}</div>'
         f'<div class="qa-card-meta">{esc(card.meta)}{score}</div>'
         f'<div class="qa-card-quote">{body}</div>'
@@ -221,17 +276,23 @@ def card_html(card: Card) -> str:
 
 def metadata_rows(document: Document) -> list[tuple[str, str]]:
     """(field, value) pairs describing an article, values as display strings."""
+    published = published_label(document)
+    if document.metadata.get("date_source") == DATE_FROM_TEXT:
+        published += " (printed in the article)"
     rows = [
         ("Source", document.source),
-        ("Published", format_date(document.published_at)),
+        ("Published", published),
         ("Added", (document.added_at or "")[:19].replace("T", " ")),
         ("Document id", document.doc_id),
     ]
     if document.page_starts:
         rows.append(("Pages", str(len(document.page_starts))))
+    shown_already = {"pages", "date_source"}  # in the rows above
     for key, value in sorted(document.metadata.items()):
+        if key in shown_already:
+            continue
         shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        rows.append((str(key), shown))
+        rows.append((str(key)[:1].upper() + str(key)[1:], shown))
     return rows
 
 
@@ -261,6 +322,11 @@ def title_html(title: str, meta: str) -> str:
     return f'<h1 class="qa-title">{esc(title)}</h1><div class="qa-card-meta">{esc(meta)}</div>'
 
 
+def asked_with(values: Mapping[str, Any], k: int | None) -> str:
+    """`from 2025-05-01 · sources: AP · k = 8`, or `no filters · k = 8` (plain text)."""
+    return " · ".join(part for part in (filters_summary(values) or "no filters", f"k = {k}" if k else "") if part)
+
+
 def filters_summary(values: Mapping[str, Any]) -> str:
     """`from 2025-05-01 · to … · sources: AP, Reuters` for the filters that are set (plain text)."""
     parts = []
@@ -288,20 +354,66 @@ SCROLL_SCRIPT = f"""
 </script>
 """
 
+CHAT_SCRIPT = """
+<script>
+(function () {
+  // [n] markers: scroll to their source card and flash it (the href is the fallback without this script)
+  if (!window.qaCiteLinks) {
+    window.qaCiteLinks = true;
+    document.addEventListener("click", function (event) {
+      var link = event.target.closest ? event.target.closest("a.qa-marker[href^='#qa-cite-']") : null;
+      var card = link ? document.getElementById(link.getAttribute("href").slice(1)) : null;
+      if (!card) return;
+      event.preventDefault();
+      card.scrollIntoView({block: "center", behavior: "smooth"});
+      card.classList.remove("qa-flash");
+      void card.offsetWidth;  // restart the animation
+      card.classList.add("qa-flash");
+      card.focus({preventScroll: true});
+    });
+  }
+  // the chat box takes the keyboard when the page opens, unless the reader is already somewhere else
+  var tries = 0;
+  var timer = setInterval(function () {
+    var box = document.querySelector("[data-testid='stChatInputTextArea']");
+    if ((box && !box.disabled) || ++tries > 100) {
+      clearInterval(timer);
+      var idle = !document.activeElement || document.activeElement === document.body;
+      if (box && !box.disabled && idle) box.focus();
+    }
+  }, 100);
+})();
+</script>
+"""
+
+# Colours: text inherits the theme's (light or dark, from the reader's system setting); only badges and
+# highlights, which bring their own background, set a text colour.
 CSS = """
 <style>
+.qa-card { border-radius: .4rem; outline: 2px solid transparent; outline-offset: .35rem; }
+.qa-card:focus { outline-color: transparent; }
+.qa-card.qa-flash, .qa-card:target { animation: qa-flash 2.4s ease-out; }
+@keyframes qa-flash { 0%, 60% { outline-color: #1f5fa8; background: rgba(31, 95, 168, .12); } }
 .qa-card-title { font-weight: 600; line-height: 1.3; margin-bottom: .15rem; }
-.qa-card-meta { color: #5f6b7a; font-size: .85rem; margin-bottom: .4rem; }
-.qa-card-quote { font-size: .92rem; line-height: 1.5; color: #2b2f36; }
+.qa-card-meta { opacity: .78; font-size: .85rem; margin-bottom: .4rem; }
+.qa-card-quote { font-size: .92rem; line-height: 1.5; }
 .qa-answer { font-size: 1.02rem; line-height: 1.6; }
-mark.qa-quote { background: #fff1a8; color: inherit; padding: 0 .1em; border-radius: 2px; }
+mark.qa-quote { background: #fff1a8; color: #1d1d1d; padding: 0 .1em; border-radius: 2px; }
 .qa-marker { display: inline-block; font-size: .72rem; font-weight: 600; color: #1f5fa8; background: #e6effa;
-             border-radius: .6rem; padding: 0 .4rem; margin-left: .1rem; vertical-align: super; line-height: 1.3; }
+             border-radius: .6rem; padding: 0 .4rem; margin-left: .1rem; vertical-align: super; line-height: 1.3;
+             text-decoration: none; white-space: nowrap; }
+a.qa-marker:hover, a.qa-marker:focus-visible { background: #1f5fa8; color: #ffffff; }
+a.qa-marker:focus-visible { outline: 2px solid #1f5fa8; outline-offset: 1px; }
+.qa-cite { position: relative; }
+.qa-preview { display: none; position: absolute; left: 0; top: 1.6em; z-index: 20; width: min(24rem, 70vw);
+              padding: .45rem .6rem; border-radius: .35rem; background: #1d2733; color: #f4f6f8;
+              font-size: .82rem; line-height: 1.45; font-weight: 400; box-shadow: 0 4px 14px rgba(0, 0, 0, .25); }
+.qa-cite:hover .qa-preview, .qa-cite:focus-within .qa-preview { display: block; }
 .qa-article { white-space: pre-wrap; font-family: Georgia, "Times New Roman", serif; font-size: 1.05rem;
               line-height: 1.7; max-width: 46rem; }
 .qa-title { font-size: 1.9rem; line-height: 1.25; margin: 0 0 .3rem 0; padding: 0; }
 table.qa-meta { font-size: .85rem; border-collapse: collapse; width: 100%; }
-table.qa-meta th { text-align: left; color: #5f6b7a; font-weight: 500; padding: .2rem .6rem .2rem 0;
+table.qa-meta th { text-align: left; opacity: .78; font-weight: 500; padding: .2rem .6rem .2rem 0;
                    vertical-align: top; white-space: nowrap; }
 table.qa-meta td { padding: .2rem 0; overflow-wrap: anywhere; }
 </style>

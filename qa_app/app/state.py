@@ -104,6 +104,7 @@ class Turn:
     filters: SearchFilters = field(default_factory=SearchFilters)
     error: str | None = None
     rating: int | None = None
+    k: int | None = None  # passages retrieved for it
 
     @property
     def outlets(self) -> dict[str, str]:

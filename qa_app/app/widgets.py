@@ -19,10 +19,10 @@ _UNSUPPORTED_STYLE = (
 )
 
 
-def card(item: render.Card, key: str) -> None:
+def card(item: render.Card, key: str, anchor: str | None = None) -> None:
     """One source card: number, title, outlet · date · page, quote in context, link to the article."""
     with st.container(border=True, key=key):
-        st.html(render.card_html(item))
+        st.html(render.card_html(item, anchor))
         st.page_link(ARTICLE_PAGE, label="Open in article", icon=":material/article:", query_params=item.link_params)
 
 
@@ -52,11 +52,12 @@ def answer(turn: Turn, show_passages: bool, on_feedback: Callable[[int], None]) 
         left, right = st.columns([3, 2], gap="large")
         with left:
             text, notes = render.split_notes(result)
+            quotes = {c.n: c.quote for c in result.citations}
             if result.mode == "generative":
-                st.html(f'<div class="qa-answer">{sentences_html(result)}</div>')
+                st.html(f'<div class="qa-answer">{sentences_html(result, str(turn.id))}</div>')
             else:
-                markers = [c.n for c in result.citations]
-                st.html(f'<div class="qa-answer">{render.answer_html(text, markers)}</div>')
+                body = render.answer_html(text, list(quotes), prefix=str(turn.id), quotes=quotes)
+                st.html(f'<div class="qa-answer">{body}</div>')
             for note in notes:
                 if note in result.text:  # the sources disagree
                     st.warning(render.escape_markdown(note), icon=":material/compare_arrows:")
@@ -69,17 +70,22 @@ def answer(turn: Turn, show_passages: bool, on_feedback: Callable[[int], None]) 
         with right:
             st.caption(f"Sources ({len(turn.cards)})")
             for item in turn.cards:
-                card(item, key=f"cite-{turn.id}-{item.n}")
+                anchor = render.cite_anchor(str(turn.id), item.n) if item.n is not None else None
+                card(item, key=f"cite-{turn.id}-{item.n}", anchor=anchor)
     if show_passages and result.passages:
         with st.expander(f"Retrieved passages and scores ({len(result.passages)})"):
             st.dataframe(passage_frame(result.passages), hide_index=True, width="stretch")
 
 
-def sentences_html(result: Answer) -> str:
-    """A generated answer, escaped: each sentence with its citation badges, or an "unsupported" badge."""
+def sentences_html(result: Answer, prefix: str | None = None) -> str:
+    """A generated answer, escaped: each sentence with its citation badges, or an "unsupported" badge.
+
+    With `prefix` (the turn's id), each badge links to its source card and previews its quote.
+    """
+    quotes = {c.n: c.quote for c in result.citations}
     parts = []
     for sentence in result.sentences:
-        markers = "".join(f'<span class="qa-marker">[{n}]</span>' for n in sentence.citations)
+        markers = "".join(render.marker_html(n, prefix, quotes.get(n)) for n in sentence.citations)
         if not sentence.supported:
             reason = render.esc(f"Not supported by the cited passage: {sentence.reason or 'no check passed'}")
             markers = f'<span class="qa-unsupported" title="{reason}" style="{_UNSUPPORTED_STYLE}">unsupported</span>'

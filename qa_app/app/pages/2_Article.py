@@ -33,7 +33,7 @@ def choose_document(requested: str | None) -> Document | None:
 
 
 def show(document: Document, span: tuple[int, int] | None, span_requested: bool) -> None:
-    byline = render.outlet_of(document, document.source) + " · " + render.format_date(document.published_at)
+    byline = render.outlet_of(document, document.source) + " · " + render.published_label(document)
     st.html(render.title_html(document.title, byline))
     if span_requested and span is None:
         st.warning("The requested passage is not inside this article; showing the article without highlight.")
