@@ -137,7 +137,7 @@ class VectorIndex:
             with open(tmp, "rb") as handle:
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
-        except BaseException as exc:
+        except Exception as exc:
             tmp.unlink(missing_ok=True)
             if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
                 raise DiskFullError(disk_full_message(path)) from exc

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from qa_app.errors import DatabaseDamagedError
 from qa_app.index import VectorIndex
+from qa_app.indexes import is_index_file
 from qa_app.lexical import LexicalIndex
 from qa_app.library import Library
+
+_VECTOR_TOLERANCE = 1e-6  # FAISS stores the float32 vectors SQLite holds, bit for bit
+DAMAGED_ADVICE = ("restore library.sqlite from a backup, or move the index directory aside and "
+                  "index the articles again with `qa-app index`")  # fmt: skip
 
 
 @dataclass
@@ -24,8 +32,10 @@ class CheckReport:
 
 
 def _database_problems(library: Library) -> list[str]:
-    store = library._store
-    problems = [f"database: {row[0]}" for row in store._query("PRAGMA integrity_check") if row[0] != "ok"]
+    store = library.store
+    problems = [f"database damaged: {row[0]}" for row in store._query("PRAGMA integrity_check") if row[0] != "ok"]
+    if problems:  # the other checks would read damaged pages
+        return [*problems[:10], DAMAGED_ADVICE]
     problems += [f"database: chunk of missing document ({row[0]})" for row in store._query("PRAGMA foreign_key_check")]
     dimension = int(store.meta("dimension") or 0)
     bad_vectors = store._query("SELECT COUNT(*) FROM chunks WHERE length(vector) != ?", (4 * dimension,))[0][0]
@@ -45,10 +55,22 @@ def _database_problems(library: Library) -> list[str]:
     return problems
 
 
-def _derived_problems(library: Library, generation: int, chunk_ids: np.ndarray) -> list[str]:
+def _vector_differences(name: str, vectors: VectorIndex, chunk_ids: np.ndarray, stored: np.ndarray) -> list[str]:
+    """Chunks whose vector in the FAISS file is not the one SQLite holds (a damaged or tampered file)."""
+    ids, held = vectors.stored()
+    order = np.argsort(ids)
+    differ = ~np.all(np.abs(held[order] - stored[np.argsort(chunk_ids)]) <= _VECTOR_TOLERANCE, axis=1)
+    if not differ.any():
+        return []
+    bad = ids[order][differ]
+    return [f"{name}: {len(bad)} vectors differ from the database (chunk ids {', '.join(map(str, bad[:5]))}"
+            f"{', …' if len(bad) > 5 else ''})"]  # fmt: skip
+
+
+def _derived_problems(library: Library, generation: int, chunk_ids: np.ndarray, stored: np.ndarray) -> list[str]:
     problems = []
     expected = set(chunk_ids.tolist())
-    vector_path, lexical_path = library._vector_path(generation), library._lexical_path(generation)
+    vector_path, lexical_path = library.indexes.vector_path(generation), library.indexes.lexical_path(generation)
     if len(expected) and not vector_path.exists():
         problems.append(f"{vector_path.name} is missing (the vectors of generation {generation})")
     elif vector_path.exists():
@@ -56,13 +78,16 @@ def _derived_problems(library: Library, generation: int, chunk_ids: np.ndarray) 
             vectors = VectorIndex.load(vector_path)
             if set(vectors.ids().tolist()) != expected:
                 problems.append(f"{vector_path.name} holds {len(vectors)} vectors, the database {len(expected)} chunks")
-            elif len(expected) and vectors.dimension != library._dimension():
-                problems.append(f"{vector_path.name} has dimension {vectors.dimension}, not {library._dimension()}")
+            elif len(expected) and vectors.dimension != library.indexes.dimension():
+                dimension = library.indexes.dimension()
+                problems.append(f"{vector_path.name} has dimension {vectors.dimension}, not {dimension}")
+            else:
+                problems += _vector_differences(vector_path.name, vectors, chunk_ids, stored)
         except RuntimeError as exc:
-            problems.append(f"{vector_path.name} is unreadable ({exc})")
+            problems.append(f"{vector_path.name} is unreadable ({str(exc).splitlines()[-1]})")
     if len(expected) and not lexical_path.exists():
         problems.append(f"{lexical_path.name} is missing (the BM25 index of generation {generation})")
-    current = {vector_path.name, lexical_path.name}
+    current = {vector_path.name, lexical_path.name, _main_segment_name(lexical_path)}
     if lexical_path.exists():
         try:
             lexical = LexicalIndex.load(lexical_path)
@@ -71,25 +96,39 @@ def _derived_problems(library: Library, generation: int, chunk_ids: np.ndarray) 
                 problems.append(f"{lexical_path.name} does not cover the same chunks as the database")
         except (OSError, ValueError, KeyError) as exc:
             problems.append(f"{lexical_path.name} is unreadable ({exc})")
-    kinds = ("vectors-", "bm25-", "bm25main-")
     for path in library.index_dir.iterdir():
-        if path.name.startswith(kinds + tuple(f".{kind}" for kind in kinds)) and path.name not in current:
+        if is_index_file(path.name) and path.name not in current:
             problems.append(f"{path.name} is left over from an older generation or an interrupted write")
     return problems
+
+
+def _main_segment_name(lexical_path: Path) -> str:
+    """The main segment a BM25 state names (even when that segment is unreadable), or ""."""
+    try:
+        return str(json.loads((lexical_path / "state.json").read_text())["main"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
 
 
 def check_index(library: Library, repair: bool = False) -> CheckReport:
     """Check the index directory; with `repair`, rebuild the FAISS and BM25 files from SQLite and check again."""
     report = CheckReport()
-    generation = library._store.generation()
-    chunk_ids, _ = library._store.vectors()
-    documents, chunks = library.counts()
-    report.facts = {"documents": documents, "chunks": chunks, "generation": generation,
-                    "model": library._store.meta("model")}  # fmt: skip
-    report.problems = _database_problems(library) + _derived_problems(library, generation, chunk_ids)
-    if repair and report.problems:
-        report.repaired = library.rebuild_derived()
-        generation = library._store.generation()
-        chunk_ids, _ = library._store.vectors()
-        report.problems = _database_problems(library) + _derived_problems(library, generation, chunk_ids)
+    try:
+        documents, chunks = library.counts()
+        report.facts = {"documents": documents, "chunks": chunks, "generation": library.store.generation(),
+                        "model": library.store.meta("model")}  # fmt: skip
+        report.problems = _problems(library)
+        if repair and report.problems and DAMAGED_ADVICE not in report.problems:
+            report.repaired = library.rebuild_derived()
+            report.problems = _problems(library)
+    except DatabaseDamagedError as exc:  # nothing can be rebuilt from a damaged source of truth
+        report.problems.append(str(exc))
     return report
+
+
+def _problems(library: Library) -> list[str]:
+    problems = _database_problems(library)
+    if DAMAGED_ADVICE in problems:  # the derived files cannot be judged against a damaged database
+        return problems
+    chunk_ids, stored = library.store.vectors()
+    return problems + _derived_problems(library, library.store.generation(), chunk_ids, stored)

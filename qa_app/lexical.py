@@ -243,7 +243,7 @@ def _write_folder(path: Path, write: Callable[[Path], None]) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         write(tmp)
-    except BaseException as exc:  # a full disk: leave nothing half-written behind
+    except Exception as exc:  # a full disk: leave nothing half-written behind
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
             raise DiskFullError(disk_full_message(path)) from exc

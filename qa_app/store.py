@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -14,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from qa_app.chunking import ChunkSpan
 from qa_app.errors import (
     DatabaseDamagedError,
     DiskFullError,
@@ -23,7 +23,9 @@ from qa_app.errors import (
     ReadOnlyIndexError,
     StorageError,
 )  # fmt: skip
-from qa_app.records import Chunk, Document, DocumentInfo, Span
+from qa_app.records import Chunk, ChunkSpan, Document, DocumentInfo, SearchFilters, Span
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 4
 
@@ -114,6 +116,7 @@ def _m004_identity(db: sqlite3.Connection) -> None:
 _MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m001_create_tables, _m002_feedback, _m003_sentence_vectors, _m004_identity,
 ]  # fmt: skip
+_FULL_BELOW_BYTES = 64 * 1024  # less free space than this is a full disk (SQLite's WAL index alone needs 32 KB)
 _SENTENCE_DTYPE = np.float16  # enough precision to rank sentences, half the disk
 
 
@@ -160,6 +163,12 @@ def disk_full_message(path: Path) -> str:
             "(everything committed before is kept; `qa-app check` verifies the index)")  # fmt: skip
 
 
+def _disk_is_full(folder: Path) -> bool:
+    """Whether the file system of `folder` has no block left for an ordinary user."""
+    stats = os.statvfs(folder)
+    return stats.f_bavail * stats.f_frsize < _FULL_BELOW_BYTES
+
+
 def storage_error(exc: sqlite3.DatabaseError, path: Path) -> StorageError | None:
     """The user-facing error for a SQLite failure of the database at `path`, or None for other errors."""
     name = getattr(exc, "sqlite_errorname", "") or ""
@@ -180,6 +189,31 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _filter_sql(filters: SearchFilters) -> tuple[list[str], list[str]]:
+    """SQL conditions on documents `d` for `filters`, and their parameters."""
+    clauses: list[str] = []
+    params: list[str] = []
+    if filters.published_after:
+        clauses.append("d.published_at >= ?")
+        params.append(filters.published_after)
+    if filters.published_before:
+        clauses.append("d.published_at <= ?")
+        params.append(filters.published_before)
+    if filters.sources:
+        like = "(lower(d.source) LIKE ? ESCAPE '\\' OR lower(json_extract(d.metadata, '$.outlet')) LIKE ? ESCAPE '\\')"
+        clauses.append("(" + " OR ".join([like] * len(filters.sources)) + ")")
+        params += [f"%{_escape_like(s.lower())}%" for s in filters.sources for _ in range(2)]
+    if filters.doc_ids:
+        clauses.append(f"d.doc_id IN ({','.join('?' * len(filters.doc_ids))})")
+        params += list(filters.doc_ids)
+    return clauses, params
+
+
+def _escape_like(text: str) -> str:
+    """`text` matched literally by LIKE: its % and _ are not wildcards."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 class Store:
     """One SQLite database in WAL mode; safe to share between threads."""
 
@@ -187,11 +221,27 @@ class Store:
         self.path = path
         self._lock = threading.RLock()
         # a directory this process cannot write to (a read-only mount, no permission) is opened for reading only
-        self.read_only = not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK))
+        read_only = not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK))
+        self._refusal: StorageError | None = ReadOnlyIndexError(read_only_message(path.parent)) if read_only else None
         with self._translated():
-            self._db = self._open_read_only() if self.read_only else self._open()
+            self._db = self._open_read_only() if read_only else self._open_for_writing()
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
+
+    @property
+    def read_only(self) -> bool:
+        """Whether this store was opened for reading only (read-only directory, or no space for SQLite's files)."""
+        return self._refusal is not None
+
+    def _open_for_writing(self) -> sqlite3.Connection:
+        try:
+            return self._open()
+        except sqlite3.OperationalError as exc:  # a full disk: no room for the WAL's shared-memory file
+            if not self.path.exists() or not _disk_is_full(self.path.parent):
+                raise
+            log.warning("%s: opened for reading only (%s)", self.path, exc)
+            self._refusal = DiskFullError(disk_full_message(self.path))
+            return self._open_read_only()
 
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=60)
@@ -228,8 +278,8 @@ class Store:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        if self.read_only:
-            raise ReadOnlyIndexError(read_only_message(self.path.parent))
+        if self._refusal is not None:
+            raise self._refusal
         with self._lock, self._translated():
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -412,9 +462,11 @@ class Store:
         rows = self._query(f"{select} ORDER BY c.id") if ids is None else sorted(self._rows_for_chunks(select, ids))
         return np.array([row[0] for row in rows], dtype=np.int64), [row[1] for row in rows]
 
-    def chunk_ids_where(self, where: str, params: Sequence) -> np.ndarray:
-        """Ids of the chunks whose document matches an SQL condition on `d` (documents)."""
-        rows = self._query(f"SELECT c.id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE {where}", params)
+    def chunk_ids_matching(self, filters: SearchFilters) -> np.ndarray:
+        """Ids of the chunks whose document passes `filters` (every chunk when nothing is filtered)."""
+        clauses, params = _filter_sql(filters)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._query(f"SELECT c.id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id{where}", params)
         return np.array([row[0] for row in rows], dtype=np.int64)
 
     def span_text(self, doc_id: str, start: int, end: int) -> str | None:

@@ -2,37 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import sqlite3
-import sys
 from pathlib import Path
 
 import faiss
 import numpy as np
 import pytest
 
-from qa_app import cli
 from qa_app.errors import DatabaseDamagedError
 from qa_app.integrity import check_index
 from qa_app.library import Library
 from tests.articles import write_articles
-
-
-def run_cli(*args: str | Path) -> tuple[int, str, str]:
-    """`qa-app *args` in this process (the model is already imported): exit code, stdout, stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    argv, sys.argv = sys.argv, ["qa-app", *map(str, args)]
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                cli.main()
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = argv
-    return code, out.getvalue(), err.getvalue()
+from tests.inprocess_cli import run_cli
 
 
 @pytest.fixture
