@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import lru_cache
 
 import pysbd
 
-from qa_app.records import Span
+from qa_app.records import ChunkSpan, Span
 
 _LINE = re.compile(r"[^\n]+")
 _WORD = re.compile(r"\S+")
-
-
-@dataclass(frozen=True)
-class ChunkSpan:
-    """Offsets of one chunk and of the sentences inside it."""
-
-    start: int
-    end: int
-    sentences: tuple[Span, ...]
 
 
 @lru_cache(maxsize=1)

@@ -1,11 +1,14 @@
-"""Typed values passed between the modules: documents, chunks, passages, answers."""
+"""Typed values passed between the modules: documents, chunks, queries and their filters, passages, answers."""
 
 from __future__ import annotations
 
 import bisect
 import hashlib
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Span = tuple[int, int]
 
@@ -58,6 +61,53 @@ class Chunk:
     start: int
     end: int
     sentences: tuple[Span, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChunkSpan:
+    """Offsets of one chunk, before it is stored, and of the sentences inside it."""
+
+    start: int
+    end: int
+    sentences: tuple[Span, ...]
+
+
+@dataclass(frozen=True)
+class Correction:
+    """A question word and the vocabulary term it was matched to."""
+
+    word: str
+    term: str
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question ready to search: its text, the text for BM25 and its vector."""
+
+    question: str
+    lexical_text: str
+    vector: np.ndarray
+    corrections: tuple[Correction, ...] = ()  # misspelled question words and the index terms they became
+    terms_text: str = ""  # the question with misspelled words corrected: what term matching reads ("": question)
+
+    def __post_init__(self) -> None:
+        if not self.terms_text:
+            object.__setattr__(self, "terms_text", self.question)
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Restrict a search to some documents (the store applies them). Dates are ISO `YYYY-MM-DD`, inclusive."""
+
+    published_after: str | None = None
+    published_before: str | None = None
+    sources: tuple[str, ...] = ()  # matched (case-insensitively, as substrings) against source and outlet
+    doc_ids: tuple[str, ...] = ()
+
+    @property
+    def restricts(self) -> bool:
+        """Whether any filter is set (empty filters keep every document)."""
+        return bool(self.published_after or self.published_before or self.sources or self.doc_ids)
 
 
 @dataclass(frozen=True)

@@ -1,77 +1,68 @@
-"""Hybrid retrieval: dense (FAISS) and BM25 results fused by reciprocal rank, filtered and diversified."""
+"""Hybrid retrieval in stages: dense (FAISS) and BM25 candidates, fused by reciprocal rank, an optional rerank,
+then at most a few passages per article.
+
+`search` runs the stages in order; each stage is a small function of its own, so a reranker (DESIGN's "optional
+rerank") or another fusion slots in without touching the others.
+"""
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import cached_property
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qa_app.config import Settings
 from qa_app.embedder import Embedder, one_torch_thread
 from qa_app.errors import ConfigError
 from qa_app.index import VectorIndex
 from qa_app.lexical import LexicalIndex, terms
-from qa_app.records import Passage, page_at
-from qa_app.spelling import Correction, corrected_text
+from qa_app.records import Correction, Passage, Query, SearchFilters, page_at
+from qa_app.spelling import corrected_text
 from qa_app.store import ChunkRow, Store
+
+if TYPE_CHECKING:
+    from qa_app.config import Settings
 
 MODES = ("hybrid", "dense", "lexical")
 _PRONOUNS = {"he", "she", "it", "they", "him", "her", "his", "hers", "its", "their", "them", "this", "that",
              "these", "those", "there", "then"}  # fmt: skip
 _FOLLOW_UP_WEIGHT = 0.35  # share of the previous question in a follow-up's query vector
 
-
-@dataclass(frozen=True)
-class SearchFilters:
-    """Restrict a search to some documents. Dates are ISO `YYYY-MM-DD`, inclusive."""
-
-    published_after: str | None = None
-    published_before: str | None = None
-    sources: tuple[str, ...] = ()  # matched (case-insensitively, as substrings) against source and outlet
-    doc_ids: tuple[str, ...] = ()
-
-    def sql(self) -> tuple[str, list[str]] | None:
-        """An SQL condition on documents `d`, or None when nothing is filtered."""
-        clauses, params = [], []
-        if self.published_after:
-            clauses.append("d.published_at >= ?")
-            params.append(self.published_after)
-        if self.published_before:
-            clauses.append("d.published_at <= ?")
-            params.append(self.published_before)
-        if self.sources:
-            like = ("(lower(d.source) LIKE ? ESCAPE '\\' OR lower(json_extract(d.metadata, '$.outlet')) LIKE ? "
-                    "ESCAPE '\\')")  # fmt: skip
-            clauses.append("(" + " OR ".join([like] * len(self.sources)) + ")")
-            params += [f"%{_escape_like(s.lower())}%" for s in self.sources for _ in range(2)]
-        if self.doc_ids:
-            clauses.append(f"d.doc_id IN ({','.join('?' * len(self.doc_ids))})")
-            params += list(self.doc_ids)
-        return (" AND ".join(clauses), params) if clauses else None
-
-
-def _escape_like(text: str) -> str:
-    """`text` matched literally by LIKE: its % and _ are not wildcards."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+# the rerank hook: the fused passages (best first) in a new order, possibly rescored; see `search`
+Reranker = Callable[[Query, list[Passage]], list[Passage]]
 
 
 @dataclass(frozen=True)
-class Query:
-    """A question ready to search: its text, the text for BM25 and its vector."""
+class RetrievalParams:
+    """What retrieval reads of the settings (see config.Settings for each field's meaning)."""
 
-    question: str
-    lexical_text: str
-    vector: np.ndarray
-    corrections: tuple[Correction, ...] = ()  # misspelled question words and the index terms they became
+    mode: str = "hybrid"  # hybrid | dense | lexical
+    candidates: int = 50  # per retriever, before fusion
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    max_per_doc: int = 2
 
-    @cached_property
-    def terms_text(self) -> str:
-        """The question with misspelled words corrected: what term matching reads."""
-        return corrected_text(self.question, list(self.corrections))
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"retrieval mode {self.mode!r} is not one of {', '.join(MODES)}")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetrievalParams:
+        """The retrieval part of the settings."""
+        return cls(settings.retrieval_mode, settings.candidates, settings.rrf_k, settings.dense_weight,
+                   settings.lexical_weight, settings.max_per_doc)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Stage 1: what each retriever found, chunk id -> its own score (cosine, BM25), best first."""
+
+    dense: dict[int, float] = field(default_factory=dict)
+    lexical: dict[int, float] = field(default_factory=dict)
 
 
 def is_follow_up(question: str) -> bool:
@@ -96,12 +87,40 @@ def build_query(
     with one_torch_thread():
         vectors = embedder.embed([asked, previous] if follow_up else [asked])
     if not follow_up:
-        return Query(question, lexical, vectors[0], corrections)
+        return Query(question, lexical, vectors[0], corrections, asked)
     current, before = vectors
     vector = (1 - _FOLLOW_UP_WEIGHT) * current + _FOLLOW_UP_WEIGHT * before
     vector = vector / (np.linalg.norm(vector) or 1.0)
     # BM25 sums per query term, so repeating the question counts its terms twice, the context's once
-    return Query(question, f"{lexical} {lexical} {previous}", vector.astype(np.float32), corrections)
+    return Query(question, f"{lexical} {lexical} {previous}", vector.astype(np.float32), corrections, asked)
+
+
+def candidates(
+    vectors: VectorIndex, lexical: LexicalIndex, query: Query, pool: int, mode: str, allowed: np.ndarray | None
+) -> Candidates:
+    """Stage 1: the `pool` best chunks of each retriever the mode uses, among the `allowed` ids (None: all)."""
+    dense: dict[int, float] = {}
+    lexical_scores: dict[int, float] = {}
+    if mode != "lexical":
+        scores, ids = vectors.search(query.vector, pool, allowed)
+        dense = dict(zip(ids.tolist(), scores.tolist(), strict=True))
+    if mode != "dense":
+        scores, ids = lexical.search(query.lexical_text, pool, allowed)
+        lexical_scores = dict(zip(ids.tolist(), scores.tolist(), strict=True))
+    return Candidates(dense, lexical_scores)
+
+
+def fuse(found: Candidates, params: RetrievalParams) -> list[tuple[int, float]]:
+    """Stage 2: chunk ids with one score, best first: weighted reciprocal-rank fusion in hybrid mode, the one
+    retriever's own score (cosine or BM25) otherwise."""
+    fused: Counter[int] = Counter()
+    if params.mode == "hybrid":
+        for weight, ranked in ((params.dense_weight, found.dense), (params.lexical_weight, found.lexical)):
+            for rank, chunk_id in enumerate(ranked):
+                fused[chunk_id] += weight / (params.rrf_k + rank + 1)
+    else:
+        fused.update(found.dense or found.lexical)
+    return fused.most_common()
 
 
 def _passage(row: ChunkRow, score: float, dense: float | None, lexical: float | None) -> Passage:
@@ -112,10 +131,53 @@ def _passage(row: ChunkRow, score: float, dense: float | None, lexical: float | 
     )  # fmt: skip
 
 
+def passages(store: Store, ranked: list[tuple[int, float]], found: Candidates) -> list[Passage]:
+    """The ranked chunks as passages, in order; chunks removed by a writer since the index was loaded drop out."""
+    rows = store.chunks([chunk_id for chunk_id, _ in ranked])
+    return [_passage(rows[chunk_id], score, found.dense.get(chunk_id), found.lexical.get(chunk_id))
+            for chunk_id, score in ranked if chunk_id in rows]  # fmt: skip
+
+
 def _names_title(question_terms: set[str], title: str) -> bool:
     """Whether the question names this article (most of the title's words are in it)."""
     title_terms = set(terms(title))
     return len(title_terms) >= 2 and len(title_terms & question_terms) >= 0.6 * len(title_terms)
+
+
+def cap_per_article(ranked: Sequence[Passage], question: str, k: int, max_per_doc: int) -> list[Passage]:
+    """Stage 4: the first `k` passages, at most `max_per_doc` of each article unless the question names it."""
+    question_terms = set(terms(question))
+    per_doc: Counter[str] = Counter()
+    kept: list[Passage] = []
+    for passage in ranked:
+        if per_doc[passage.doc_id] >= max_per_doc and not _names_title(question_terms, passage.title):
+            continue
+        per_doc[passage.doc_id] += 1
+        kept.append(passage)
+        if len(kept) == k:
+            break
+    return kept
+
+
+def retrieve(
+    store: Store,
+    vectors: VectorIndex,
+    lexical: LexicalIndex,
+    query: Query,
+    k: int,
+    params: RetrievalParams,
+    filters: SearchFilters | None = None,
+    rerank: Reranker | None = None,
+) -> list[Passage]:
+    """The `k` best passages: candidates -> fusion -> `rerank` (when given) -> per-article cap."""
+    allowed = store.chunk_ids_matching(filters) if filters is not None and filters.restricts else None
+    if allowed is not None and not len(allowed):
+        return []
+    found = candidates(vectors, lexical, query, max(params.candidates, 4 * k), params.mode, allowed)
+    ranked = passages(store, fuse(found, params), found)
+    if rerank is not None:
+        ranked = rerank(query, ranked)
+    return cap_per_article(ranked, query.question, k, params.max_per_doc)
 
 
 def search(
@@ -127,42 +189,5 @@ def search(
     settings: Settings,
     filters: SearchFilters | None = None,
 ) -> list[Passage]:
-    """The `k` best passages: fused dense and BM25 ranks, at most `max_per_doc` per article."""
-    if settings.retrieval_mode not in MODES:
-        raise ConfigError(f"retrieval mode {settings.retrieval_mode!r} is not one of {', '.join(MODES)}")
-    condition = filters.sql() if filters else None
-    allowed = store.chunk_ids_where(*condition) if condition else None
-    if allowed is not None and not len(allowed):
-        return []
-    pool = max(settings.candidates, 4 * k)
-    dense: dict[int, float] = {}
-    lexical_scores: dict[int, float] = {}
-    if settings.retrieval_mode != "lexical":
-        scores, ids = vectors.search(query.vector, pool, allowed)
-        dense = dict(zip(ids.tolist(), scores.tolist(), strict=True))
-    if settings.retrieval_mode != "dense":
-        scores, ids = lexical.search(query.lexical_text, pool, allowed)
-        lexical_scores = dict(zip(ids.tolist(), scores.tolist(), strict=True))
-    fused: Counter[int] = Counter()
-    if settings.retrieval_mode == "hybrid":
-        for weight, ranked in ((settings.dense_weight, dense), (settings.lexical_weight, lexical_scores)):
-            for rank, chunk_id in enumerate(ranked):
-                fused[chunk_id] += weight / (settings.rrf_k + rank + 1)
-    else:  # one retriever: keep its own score (cosine or BM25)
-        fused.update(dense or lexical_scores)
-    rows = store.chunks([chunk_id for chunk_id, _ in fused.most_common()])
-    question_terms = set(terms(query.question))
-    per_doc: Counter[str] = Counter()
-    passages: list[Passage] = []
-    for chunk_id, score in fused.most_common():
-        row = rows.get(chunk_id)
-        if row is None:  # removed by a writer since the index was loaded
-            continue
-        doc_id = row.chunk.doc_id
-        if per_doc[doc_id] >= settings.max_per_doc and not _names_title(question_terms, row.title):
-            continue
-        per_doc[doc_id] += 1
-        passages.append(_passage(row, score, dense.get(chunk_id), lexical_scores.get(chunk_id)))
-        if len(passages) == k:
-            break
-    return passages
+    """`retrieve` with the settings' retrieval parameters (what the façade calls)."""
+    return retrieve(store, vectors, lexical, query, k, RetrievalParams.from_settings(settings), filters)

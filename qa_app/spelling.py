@@ -7,7 +7,6 @@ alignment distance from rapidfuzz (a swap of two letters counts one), after acce
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from rapidfuzz.distance import OSA
 from qa_app.config import DEFAULT_MODEL
 from qa_app.embedder import resolve_model_path
 from qa_app.lexical import terms, tokenize
+from qa_app.records import Correction
 from qa_app.scorer import fold
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")  # words with their digits: "zephyr20" is one token, left alone
@@ -35,14 +35,6 @@ def english_words() -> frozenset[str]:
     except OSError:
         return frozenset()
     return frozenset(t for t in tokens if t.isalpha() and not t.startswith("##"))
-
-
-@dataclass(frozen=True)
-class Correction:
-    """A question word and the vocabulary term it was matched to."""
-
-    word: str
-    term: str
 
 
 def max_distance(term: str) -> int:

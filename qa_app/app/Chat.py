@@ -14,8 +14,7 @@ from qa_app.app.export import ExportTurn, conversation_markdown
 from qa_app.app.render import asked_with, citation_card, escape_markdown, passage_card
 from qa_app.app.state import Turn
 from qa_app.errors import QAError
-from qa_app.records import Document
-from qa_app.retrieval import SearchFilters
+from qa_app.records import Document, SearchFilters
 
 library = state.start_page()
 state.init_chat()

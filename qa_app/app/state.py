@@ -13,8 +13,7 @@ from qa_app.config import Settings, load_settings
 from qa_app.embedder import Embedder, SentenceTransformerEmbedder
 from qa_app.errors import NotFoundError, QAError
 from qa_app.library import Library
-from qa_app.records import Answer, Document
-from qa_app.retrieval import SearchFilters
+from qa_app.records import Answer, Document, SearchFilters
 
 CHAT_PAGE = "Chat.py"
 LIBRARY_PAGE = "pages/1_Library.py"
