@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from qa_app import contract
+from qa_app import cli_text, contract
 from qa_app.config import load_settings
 from qa_app.documents import parse_date
 from qa_app.errors import QAError
@@ -20,7 +20,7 @@ from qa_app.fetch import fetch_documents, is_url
 from qa_app.integrity import check_index
 from qa_app.library import Library
 from qa_app.library import Progress as AddProgress
-from qa_app.records import AddResult, Answer
+from qa_app.records import AddResult
 from qa_app.retrieval import SearchFilters
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Newsdesk Q&A: grounded answers over news articles.")
@@ -94,15 +94,20 @@ def search(
     source: Sources = None,
     index_dir: IndexDir = None,
     as_json: AsJson = False,
+    scores: Annotated[bool, typer.Option("--scores", help="Show each passage's fused, dense and BM25 scores.")] = False,
 ) -> None:
-    """Show the passages that best match a question."""
-    passages = _library(index_dir).search(question, k, _filters(after, before, source))
+    """Show the passages that best match a question: title, date, outlet and an excerpt of each."""
+    library = _library(index_dir)
+    passages = library.search(question, k, _filters(after, before, source))
     if as_json:
         _print_json(contract.search_json(question, passages))
         return
-    for rank, p in enumerate(passages, 1):
-        typer.echo(f"{rank}. [{p.score:.3f}] {p.title} ({p.published_at or 'undated'}, {p.source})")
-        typer.echo(f"   {p.text}\n")
+    cli_text.print_passages(passages, _outlets(library), typer.echo, scores=scores)
+
+
+def _outlets(library: Library) -> dict[str, str]:
+    """The outlet of each article that names one (site name, `source:` front matter, a record's source)."""
+    return {d.doc_id: d.outlet for d in library.documents() if d.outlet}
 
 
 def _filters(after: str | None, before: str | None, sources: list[str] | None) -> SearchFilters | None:
@@ -113,18 +118,6 @@ def _filters(after: str | None, before: str | None, sources: list[str] | None) -
     if not (after or before or sources):
         return None
     return SearchFilters(published_after=after, published_before=before, sources=tuple(sources or ()))
-
-
-def _print_answer(answer: Answer) -> None:
-    typer.echo(answer.text)
-    if answer.citations:
-        typer.echo("")
-    for c in answer.citations:
-        page = f", p. {c.page}" if c.page else ""
-        typer.echo(f"[{c.n}] {c.title} ({c.published_at or 'undated'}, {c.source}{page})\n    “{c.quote}”")
-    if not answer.answered:
-        for rank, p in enumerate(answer.passages[:3], 1):
-            typer.echo(f"\n{rank}. {p.title} ({p.published_at or 'undated'}, {p.source})\n   {p.text}")
 
 
 def _ask_batch(library: Library, batch: Path, k: int | None, filters: SearchFilters | None) -> None:
@@ -168,7 +161,11 @@ def ask(
         str | None, typer.Option("--llm-model", help="Model name on that server (default: $QA_APP_LLM_MODEL).")
     ] = None,
 ) -> None:
-    """Answer a question with verbatim, cited quotes from the articles."""
+    """Answer a question with verbatim, cited quotes from the articles.
+
+    When the articles do not support an answer, it says so and lists the closest passages; the exit status is
+    still 0 (only errors exit non-zero): with --json, read "answered" (true or false).
+    """
     if (question is None) == (batch is None):
         raise QAError("give either a question or --batch FILE.jsonl")
     library = Library(load_settings(index_dir=index_dir, llm_base_url=llm_base_url, llm_model=llm_model))
@@ -185,7 +182,7 @@ def ask(
     if as_json:
         _print_json(contract.answer_json(answer))
     else:
-        _print_answer(answer)
+        cli_text.print_answer(answer, _outlets(library), typer.echo)
 
 
 @app.command()
@@ -281,6 +278,8 @@ def serve(
 
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 1."""
+    # no "Loading weights" bar from transformers on every command (read when huggingface_hub is imported)
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         app()
     except QAError as exc:
