@@ -1,4 +1,5 @@
-"""Hybrid retrieval on its own (fake embedder): reciprocal-rank fusion, the per-article cap, filters, follow-ups."""
+"""Hybrid retrieval on its own (fake embedder): each stage (candidates, fusion, rerank hook, per-article cap),
+filters and follow-ups."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import pytest
 
 from qa_app.config import Settings
 from qa_app.documents import make_document
+from qa_app.errors import ConfigError
 from qa_app.library import Library
-from qa_app.retrieval import SearchFilters, is_follow_up
+from qa_app.records import Passage, Query, SearchFilters
+from qa_app.retrieval import Candidates, RetrievalParams, cap_per_article, fuse, is_follow_up, retrieve
 from tests.fakes import HashingEmbedder
 
 PARAGRAPH = "The Ashford bridge on Main Street was closed for repairs to its cables and its deck. "
@@ -78,3 +81,56 @@ def test_a_question_that_is_not_text_is_a_clear_error(retrieval: Library) -> Non
         retrieval.ask("\ud800 bridge?")
     with pytest.raises(QAError, match="empty"):
         retrieval.search("   ")
+
+
+# ---- the stages on their own ---------------------------------------------------------------------------------
+
+
+def _hand_passage(chunk_id: int, doc_id: str, title: str = "Untitled") -> Passage:
+    return Passage(chunk_id, doc_id, title, f"{doc_id}.txt", None, 0, 1, "x", 1.0)
+
+
+def test_fusion_weights_ranks_and_single_retriever_scores() -> None:
+    found = Candidates(dense={1: 0.9, 2: 0.8}, lexical={2: 7.0, 3: 5.0})
+    fused = dict(fuse(found, RetrievalParams(rrf_k=10, lexical_weight=2.0)))
+    assert fused == pytest.approx({1: 1 / 11, 2: 1 / 12 + 2 / 11, 3: 2 / 12})
+    assert [chunk_id for chunk_id, _ in fuse(found, RetrievalParams(rrf_k=10, lexical_weight=2.0))] == [2, 3, 1]
+    assert fuse(found, RetrievalParams(mode="dense")) == [(1, 0.9), (2, 0.8)]
+    assert fuse(Candidates(lexical=found.lexical), RetrievalParams(mode="lexical")) == [(2, 7.0), (3, 5.0)]
+
+
+def test_cap_per_article_keeps_order_and_lets_a_named_article_through() -> None:
+    ranked = [_hand_passage(i, "a" if i < 4 else "b", "Bridge works" if i < 4 else "Harvest") for i in range(6)]
+    assert [p.chunk_id for p in cap_per_article(ranked, "cables", k=3, max_per_doc=2)] == [0, 1, 4]
+    assert [p.chunk_id for p in cap_per_article(ranked, "bridge works cables", k=5, max_per_doc=1)] == [0, 1, 2, 3, 4]
+
+
+def test_params_come_from_the_settings_and_refuse_an_unknown_mode() -> None:
+    settings = Settings(retrieval_mode="dense", candidates=7, rrf_k=3, dense_weight=0.5, lexical_weight=2.0,
+                        max_per_doc=4)  # fmt: skip
+    assert RetrievalParams.from_settings(settings) == RetrievalParams("dense", 7, 3, 0.5, 2.0, 4)
+    with pytest.raises(ConfigError, match="retrieval mode 'semantic' is not one of hybrid, dense, lexical"):
+        RetrievalParams(mode="semantic")
+
+
+def test_a_reranker_reorders_the_fused_passages_before_the_cap(retrieval: Library) -> None:
+    query = retrieval.query("bridge cables deck repairs")
+    vectors, lexical = retrieval.indexes.current()
+    seen: list[list[Passage]] = []
+
+    def cables_first(_: Query, passages: list[Passage]) -> list[Passage]:
+        seen.append(passages)
+        return sorted(passages, key=lambda p: p.title != "Cables")
+
+    params = RetrievalParams(max_per_doc=1)
+    plain = retrieve(retrieval.store, vectors, lexical, query, 3, params)
+    reranked = retrieve(retrieval.store, vectors, lexical, query, 3, params, rerank=cables_first)
+    assert plain[0].title == "Bridge works" and reranked[0].title == "Cables"
+    assert len(seen[0]) > 3  # the hook sees every fused candidate, not only the k kept
+    assert [p.title for p in reranked] == ["Cables", "Bridge works", "Harvest"]  # one per article, after the rerank
+
+
+def test_empty_filters_keep_every_chunk(retrieval: Library) -> None:
+    assert not SearchFilters().restricts and SearchFilters(sources=("x",)).restricts
+    assert len(retrieval.store.chunk_ids_matching(SearchFilters())) == retrieval.counts()[1]
+    assert retrieval.search("bridge", k=2, filters=SearchFilters()) == retrieval.search("bridge", k=2)
