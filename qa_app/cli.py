@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from typer.core import TyperCommand
 
 from qa_app import cli_text, contract
 from qa_app.config import load_settings
+from qa_app.distributed import RayOptions, index_with_ray
 from qa_app.documents import parse_date
 from qa_app.errors import QAError
 from qa_app.fetch import fetch_documents, is_url
@@ -41,6 +45,17 @@ Sources = Annotated[
 ]
 
 
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        metavar="[ADDRESS]",
+        help="Load, chunk and embed on Ray: a new local Ray, or the cluster at ADDRESS (HOST:PORT, ray://…, "
+        "auto) or $RAY_ADDRESS.",
+    ),
+]
+
+
 def _library(index_dir: Path | None) -> Library:
     return Library(load_settings(index_dir=index_dir))
 
@@ -49,13 +64,27 @@ def _print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
 
 
-@app.command()
+_RAY_ADDRESS = re.compile(r"(auto|ray://\S+|[\w.-]+:\d+)")  # what may follow `--ray` as its ADDRESS
+
+
+class _IndexCommand(TyperCommand):
+    """`index`, where `--ray` may go without its ADDRESS (typer has no optional option values)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        options = args[: args.index("--")] if "--" in args else args
+        pairs = zip(options, [*options[1:], ""], strict=True)
+        fixed = ["--ray=" if a == "--ray" and not _RAY_ADDRESS.fullmatch(b) else a for a, b in pairs]
+        return super().parse_args(ctx, fixed + args[len(options) :])
+
+
+@app.command(cls=_IndexCommand)
 def index(
     paths: Annotated[
         list[str], typer.Argument(help="Files or folders (.txt .md .html .htm .pdf .json .jsonl), or article URLs.")
     ],
     index_dir: IndexDir = None,
     as_json: AsJson = False,
+    ray: RayAddress = None,
 ) -> None:
     """Index articles from files, folders and http(s) URLs; bad inputs are reported and the rest indexed."""
     library = _library(index_dir)
@@ -69,11 +98,17 @@ def index(
 
         def report(p: AddProgress) -> None:
             elapsed = bar.tasks[0].elapsed or 1e-9
-            rate = f"{p.chunks_done / elapsed:.1f} chunks/s, {p.docs_done}/{p.docs_total} docs"
-            bar.update(task, total=p.chunks_total, completed=p.chunks_done, rate=rate)
+            docs = f"{p.docs_done}/{p.docs_total}" if p.docs_total else str(p.docs_done)  # 0: not known yet (Ray)
+            rate = f"{p.chunks_done / elapsed:.1f} chunks/s, {docs} docs"
+            bar.update(task, total=p.chunks_total or None, completed=p.chunks_done, rate=rate)
 
         results = [AddResult(f.source, "failed", reason=f.reason) for f in fetch_failures]
-        results += library.add(inputs, progress=report) if inputs else []
+        if ray is None:
+            results += library.add(inputs, progress=report) if inputs else []
+        else:  # fetched pages are few and in memory: added here; the files go through Ray
+            results += library.add(fetched, progress=report) if fetched else []
+            files = [Path(p) for p in paths if not is_url(p)]
+            results += index_with_ray(library, files, RayOptions(address=ray or None), report) if files else []
     if as_json:
         _print_json(contract.index_json(results))
     for r in results:

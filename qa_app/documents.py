@@ -657,12 +657,54 @@ def _load_json(path: Path, data: bytes, limits: _Limits) -> tuple[list[Document]
 
 def _load_jsonl(path: Path, data: bytes, limits: _Limits) -> tuple[list[Document], list[Failure]]:
     """One article object per non-empty line; a bad line fails alone."""
+    documents, failures = _jsonl_records(path, _decode(path, data), 1, limits)
+    if not documents and not failures:
+        raise LoadError(str(path), "no records in the file (only blank lines)")
+    return documents, failures
+
+
+def jsonl_parts(path: Path, part_bytes: int) -> list[tuple[int, int, int]]:
+    """(start, end, first line number) byte ranges of about `part_bytes` that begin at line starts.
+
+    A UTF-16 file stays one part (its lines cannot be found in the raw bytes).
+    """
+    data = path.read_bytes()
+    if data.startswith(_UTF16_BOMS) or len(data) <= part_bytes:
+        return [(0, len(data), 1)]
+    parts, start, line = [], 0, 1
+    while start < len(data):
+        cut = data.find(b"\n", start + part_bytes)
+        end = len(data) if cut < 0 else cut + 1
+        parts.append((start, end, line))
+        line += data.count(b"\n", start, end)
+        start = end
+    return parts
+
+
+def load_jsonl_part(
+    path: Path, start: int, end: int, first_line: int, *, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
+) -> tuple[list[Document], list[Failure]]:
+    """The records of bytes [start, end) of a JSONL file (see `jsonl_parts`), with their identities.
+
+    Labels and identities are those `load_files` gives the same lines, so a file split between workers
+    indexes as it does whole.
+    """
+    try:
+        with path.open("rb") as handle:
+            handle.seek(start)
+            data = handle.read(end - start)
+    except OSError as exc:
+        raise LoadError(str(path), f"cannot read the file ({exc.strerror or exc})") from exc
+    limits = _Limits(max_bytes=end - start, max_text_chars=max_text_chars)
+    documents, failures = _jsonl_records(path, _decode(path, data), first_line, limits)
+    return [with_identity(doc, path) for doc in documents], failures
+
+
+def _jsonl_records(path: Path, text: str, first_line: int, limits: _Limits) -> tuple[list[Document], list[Failure]]:
     documents: list[Document] = []
     failures: list[Failure] = []
     # split on "\n" only: str.splitlines would also split inside strings holding U+2028.
-    lines = [(n, line) for n, line in enumerate(_decode(path, data).split("\n"), 1) if line.strip()]
-    if not lines:
-        raise LoadError(str(path), "no records in the file (only blank lines)")
+    lines = [(n, line) for n, line in enumerate(text.split("\n"), first_line) if line.strip()]
     for n, line in lines:
         label = f"{path.name} line {n}"
         try:

@@ -1,0 +1,246 @@
+"""`qa-app index --ray`: load, chunk and embed on a Ray cluster; the driver's `Library.write` commits.
+
+Ray Data runs the pipeline: one read task per file (large JSONL files split into line ranges), load +
+normalise + chunk as CPU tasks, then `map_batches` over a pool of embedding actors (one model each, texts
+sorted by length as in-process). Prepared documents stream back in input order to the one writer on the
+driver, which commits them in groups: workers never touch the index directory. Documents already stored are
+skipped before embedding, so a killed job is completed by running it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa_app import ingest
+from qa_app.config import Settings
+from qa_app.documents import iter_files, jsonl_parts, load_jsonl_part
+from qa_app.errors import LoadError, QAError
+from qa_app.library import Library
+from qa_app.records import AddResult, Failure
+
+log = logging.getLogger(__name__)
+
+JSONL_PART_BYTES = 4 * 1024 * 1024  # a JSONL file larger than this is read by several tasks
+DOCS_PER_BATCH = 16  # documents per embedding batch (their texts are sorted by length inside it)
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """Where and how wide: `address` None means RAY_ADDRESS, else a new local Ray on this machine."""
+
+    address: str | None = None
+    embedders: int = 2  # actors in the embedding pool (one model each)
+    cpus_per_embedder: float = 0.5  # fractional, so the pool is not starved by the read tasks on small machines
+    gpus_per_embedder: float = 0.0
+
+
+@dataclass(frozen=True)
+class ReadTask:
+    """One file, or one line range of a large JSONL file."""
+
+    n: int
+    path: str
+    part: tuple[int, int, int] | None = None  # (start byte, end byte, first line number)
+
+
+def plan(paths: Sequence[Path], settings: Settings) -> tuple[list[ReadTask], list[Failure]]:
+    """The read tasks for `paths` and the paths that cannot be listed (reported as `load_files` would)."""
+    tasks: list[ReadTask] = []
+    failures: list[Failure] = []
+    for path in paths:
+        try:
+            files = list(iter_files([path]))
+        except LoadError as exc:
+            failures.append(Failure(exc.source, exc.reason))
+            continue
+        except OSError as exc:
+            failures.append(Failure(str(path), f"cannot read ({exc.strerror or exc})"))
+            continue
+        for file in files:
+            for part in _parts(file, settings):
+                tasks.append(ReadTask(len(tasks), str(file), part))
+    return tasks, failures
+
+
+def _parts(file: Path, settings: Settings) -> list[tuple[int, int, int] | None]:
+    try:
+        size = file.stat().st_size
+    except OSError:
+        return [None]  # the read task reports it
+    if file.suffix.lower() != ".jsonl" or not JSONL_PART_BYTES < size <= settings.max_file_bytes:
+        return [None]
+    return list(jsonl_parts(file, JSONL_PART_BYTES))
+
+
+def _row(kind: str, task: int, value: Any) -> dict[str, Any]:
+    return {"kind": kind, "task": task, "payload": pickle.dumps(value)}
+
+
+def load_and_chunk(row: dict[str, Any], settings: Settings, known: np.ndarray) -> Iterator[dict[str, Any]]:
+    """A read task on a worker: its documents chunked ("new"), already stored ("known"), or failures.
+
+    Ends with a "done" row holding how many document rows it sent, so the driver can tell a finished task.
+    """
+    task = ReadTask(**{**row, "part": tuple(row["part"]) if row["part"] is not None else None})
+    path = Path(task.path)
+    try:
+        if task.part is None:
+            documents, failures = ingest.load([path], settings)
+        else:
+            documents, failures = load_jsonl_part(path, *task.part, max_text_chars=settings.max_text_chars)
+    except Exception as exc:  # a loader bug must not end the job: the file is reported, the rest indexed
+        documents, failures = [], [Failure(str(path), f"could not be loaded ({type(exc).__name__}: {exc})")]
+    for failure in failures:
+        yield _row("failed", task.n, failure)
+    sent = 0
+    for doc in documents:
+        stored = bool(len(known)) and known[min(np.searchsorted(known, doc.doc_id), len(known) - 1)] == doc.doc_id
+        if stored:
+            yield _row("known", task.n, doc)
+        else:
+            yield _row("new", task.n, ingest.chunk([doc], settings)[0])
+        sent += 1
+    yield _row("done", task.n, sent)
+
+
+class EmbedActor:
+    """One embedding model per actor; each call prepares the batch's new documents."""
+
+    def __init__(self, settings: Settings) -> None:
+        from qa_app.embedder import SentenceTransformerEmbedder
+
+        self.settings = settings
+        self.embedder = SentenceTransformerEmbedder(settings.embedding_model, backend=settings.embedding_backend)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        kinds = [str(kind) for kind in batch["kind"]]
+        payloads = list(batch["payload"])
+        new = [i for i, kind in enumerate(kinds) if kind == "new"]
+        chunked = [pickle.loads(payloads[i]) for i in new]
+        prepared = ingest.embed_chunked(chunked, self.embedder, self.settings.embed_batch_size)
+        for i, item in zip(new, prepared, strict=True):
+            kinds[i], payloads[i] = "prepared", pickle.dumps(item)
+        return {"kind": np.array(kinds), "task": batch["task"], "payload": np.array(payloads, dtype=object)}
+
+
+def index_with_ray(
+    library: Library,
+    paths: Sequence[Path],
+    options: RayOptions | None = None,
+    progress: ingest.ProgressCallback | None = None,
+) -> list[AddResult]:
+    """Index `paths` through Ray (see the module's docstring); bad files are reported, the rest indexed."""
+    options = options or RayOptions()
+    ray = _ray()
+    tasks, failures = plan(paths, library.settings)
+    results = [AddResult(f.source, "failed", reason=f.reason) for f in failures]
+    if not tasks:
+        return results
+    _connect(ray, options.address)
+    try:
+        rows = _pipeline(ray, library, tasks, options).iter_rows()
+        results += _write_stream(library, tasks, rows, progress)
+    except QAError:
+        raise
+    except Exception as exc:  # the cluster went away: every group committed so far is kept
+        raise QAError(
+            f"the Ray job failed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+            "what was committed is kept: run the same command again to finish"
+        ) from exc
+    finally:
+        ray.shutdown()
+    return results
+
+
+def _ray() -> Any:
+    try:
+        import ray
+        import ray.data
+    except ImportError as exc:
+        raise QAError("--ray needs Ray: pip install -e '.[ray]' (or `make install`)") from exc
+    return ray
+
+
+def _connect(ray: Any, address: str | None) -> None:
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    kwargs: dict[str, Any] = {"log_to_driver": False, "configure_logging": False, "include_dashboard": False}
+    for name in ("ray", "ray.data"):  # Ray Data logs each stage and its tuning hints on stderr
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"ray\.")
+    if address is None:  # a new local instance, bound to this machine only
+        kwargs["_node_ip_address"] = "127.0.0.1"
+    try:
+        ray.init(address=address or "local", **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise QAError(f"cannot reach the Ray cluster at {address}: {exc}; check the address (ray status)") from exc
+
+
+def _pipeline(ray: Any, library: Library, tasks: list[ReadTask], options: RayOptions) -> Any:
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True  # commits in input order, as in-process indexing
+    context.enable_progress_bars = False  # the CLI draws its own progress on stderr
+    context.max_errored_blocks = -1  # a task that fails on every retry loses its rows; the driver reports them
+    known = np.array(sorted(library.indexed_ids()), dtype=str)
+    settings = replace(library.settings, llm_api_key="")  # workers need no secrets
+    items = [{"n": t.n, "path": t.path, "part": list(t.part) if t.part else None} for t in tasks]
+    dataset = ray.data.from_items(items, override_num_blocks=len(items))
+    dataset = dataset.flat_map(load_and_chunk, fn_kwargs={"settings": settings, "known": known})
+    return dataset.map_batches(
+        EmbedActor,
+        fn_constructor_kwargs={"settings": settings},
+        batch_size=DOCS_PER_BATCH,
+        compute=ray.data.ActorPoolStrategy(size=options.embedders),
+        num_cpus=options.cpus_per_embedder,
+        num_gpus=options.gpus_per_embedder,
+    )
+
+
+def _write_stream(
+    library: Library, tasks: list[ReadTask], rows: Any, progress: ingest.ProgressCallback | None
+) -> list[AddResult]:
+    """The driver's writer: commit prepared documents in groups of about `ingest.WRITE_GROUP_CHUNKS` chunks."""
+    group_chunks = ingest.WRITE_GROUP_CHUNKS
+    results: list[AddResult] = []
+    group: list[ingest.PreparedDocument] = []
+    received = dict.fromkeys(range(len(tasks)), 0)
+    expected: dict[int, int] = {}
+    docs = chunks = 0
+
+    def flush() -> None:
+        nonlocal docs, chunks, group
+        if group:
+            results.extend(library.write(group))
+            docs, chunks = docs + len(group), chunks + sum(len(p.chunks) for p in group)
+            group = []
+            if progress:
+                progress(ingest.Progress(docs, 0, chunks, 0))  # totals unknown while files are still read
+
+    for row in rows:
+        kind, task, value = row["kind"], int(row["task"]), pickle.loads(row["payload"])
+        if kind == "failed":
+            results.append(AddResult(value.source, "failed", reason=value.reason))
+        elif kind == "done":
+            expected[task] = value
+        else:
+            received[task] += 1
+            if kind == "known":
+                results.append(AddResult(value.source, "already indexed", value.doc_id, value.title))
+            else:
+                group.append(value)
+                if sum(len(p.chunks) for p in group) >= group_chunks:
+                    flush()
+    flush()
+    for task in tasks:
+        if expected.get(task.n) != received[task.n]:
+            lost = "the worker reading it failed on every retry" if task.n not in expected else "a worker died"
+            results.append(AddResult(task.path, "failed", reason=f"{lost}; run the same command again to finish it"))
+    return results
