@@ -27,8 +27,6 @@ from qa_app.records import Chunk, ChunkSpan, Document, DocumentInfo, SearchFilte
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
-
 
 def _m001_create_tables(db: sqlite3.Connection) -> None:
     _run_script(
@@ -116,6 +114,7 @@ def _m004_identity(db: sqlite3.Connection) -> None:
 _MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _m001_create_tables, _m002_feedback, _m003_sentence_vectors, _m004_identity,
 ]  # fmt: skip
+SCHEMA_VERSION = len(_MIGRATIONS)  # the one record of it on disk is SQLite's user_version, set by each migration
 _FULL_BELOW_BYTES = 64 * 1024  # less free space than this is a full disk (SQLite's WAL index alone needs 32 KB)
 _SENTENCE_DTYPE = np.float16  # enough precision to rank sentences, half the disk
 
@@ -292,17 +291,17 @@ class Store:
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if self.read_only and version < len(_MIGRATIONS):
+        if self.read_only and version < SCHEMA_VERSION:
             raise ReadOnlyIndexError(f"the index in {self.path.parent} needs an upgrade (schema {version}) and is "
                                      "read-only; open it once with write access")  # fmt: skip
-        if version == len(_MIGRATIONS):
+        if version == SCHEMA_VERSION:
             return
         with self._transaction() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > len(_MIGRATIONS):
+            if version > SCHEMA_VERSION:
                 raise IndexMismatchError(
                     f"{self.path} has schema version {version}, newer than this qa_app "
-                    f"({len(_MIGRATIONS)}); upgrade qa_app or use another --index-dir"
+                    f"({SCHEMA_VERSION}); upgrade qa_app or use another --index-dir"
                 )
             for number, migration in enumerate(_MIGRATIONS[version:], start=version + 1):
                 migration(db)
@@ -337,7 +336,6 @@ class Store:
             with self._transaction() as db:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('model', ?)", (model,))
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('dimension', ?)", (str(dimension),))
-                db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     def write(self, add: Sequence[NewDocument] = (), remove: Sequence[str] = ()) -> WriteResult:
         """Add and remove documents in one transaction that also bumps the generation."""

@@ -64,7 +64,10 @@ def test_a_failed_write_changes_nothing(tmp_path: Path) -> None:
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
-    Store(tmp_path / "db.sqlite").close()
+    store = Store(tmp_path / "db.sqlite")
+    store.check_model("some-model", 8)
+    assert store.meta("schema_version") is None  # SQLite's user_version is the one record of the schema version
+    store.close()
     with sqlite3.connect(tmp_path / "db.sqlite") as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
