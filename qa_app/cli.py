@@ -18,7 +18,6 @@ from typer.core import TyperCommand
 from qa_app import cli_text, contract
 from qa_app.config import load_settings
 from qa_app.distributed import RayOptions, index_with_ray
-from qa_app.documents import parse_date
 from qa_app.errors import QAError
 from qa_app.fetch import fetch_documents, is_url
 from qa_app.integrity import check_index
@@ -133,7 +132,7 @@ def search(
 ) -> None:
     """Show the passages that best match a question: title, date, outlet and an excerpt of each."""
     library = _library(index_dir)
-    passages = library.search(question, k, _filters(after, before, source))
+    passages = library.search(question, k, contract.search_filters(after, before, source))
     if as_json:
         _print_json(contract.search_json(question, passages))
         return
@@ -143,16 +142,6 @@ def search(
 def _outlets(library: Library) -> dict[str, str]:
     """The outlet of each article that names one (site name, `source:` front matter, a record's source)."""
     return {d.doc_id: d.outlet for d in library.documents() if d.outlet}
-
-
-def _filters(after: str | None, before: str | None, sources: list[str] | None) -> SearchFilters | None:
-    try:
-        after, before = parse_date(after), parse_date(before)
-    except ValueError as exc:
-        raise QAError(f"--after/--before: {exc}") from exc
-    if not (after or before or sources):
-        return None
-    return SearchFilters(published_after=after, published_before=before, sources=tuple(sources or ()))
 
 
 def _ask_batch(library: Library, batch: Path, k: int | None, filters: SearchFilters | None) -> None:
@@ -204,7 +193,7 @@ def ask(
     if (question is None) == (batch is None):
         raise QAError("give either a question or --batch FILE.jsonl")
     library = Library(load_settings(index_dir=index_dir, llm_base_url=llm_base_url, llm_model=llm_model))
-    filters = _filters(after, before, source)
+    filters = contract.search_filters(after, before, source)
     if batch is not None:
         _ask_batch(library, batch, k, filters)
         return
@@ -309,6 +298,18 @@ def serve(
                "--browser.gatherUsageStats", "false",
                "--runner.magicEnabled", "false"]  # fmt: skip
     os.execve(sys.executable, command, env)  # become Streamlit, so stopping `serve` stops the server
+
+
+@app.command()
+def api(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 exposes the API to the network.")] = "127.0.0.1",
+    index_dir: IndexDir = None,
+) -> None:
+    """Serve the HTTP API (FastAPI, OpenAPI docs at /docs)."""
+    from qa_app.api import serve as serve_api  # FastAPI and uvicorn load only for this command
+
+    serve_api(load_settings(index_dir=index_dir), host=host, port=port)
 
 
 def main() -> None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from qa_app.documents import parse_date
+from qa_app.errors import QAError
 from qa_app.records import AddResult, Answer, Document, DocumentInfo, Passage
+from qa_app.retrieval import SearchFilters
 
 JSON = dict[str, Any]
 
@@ -34,6 +37,17 @@ def document_json(doc: Document) -> JSON:
     """`show DOC_ID --json`: one document with its full text and metadata."""
     return {"doc_id": doc.doc_id, "title": doc.title, "source": doc.source, "published_at": doc.published_at,
             "added_at": doc.added_at, "metadata": doc.metadata, "text": doc.text}  # fmt: skip
+
+
+def search_filters(after: str | None, before: str | None, sources: Sequence[str] | None) -> SearchFilters | None:
+    """The filters of `--after/--before/--source` (and the API's): None when nothing is filtered."""
+    try:
+        after, before = parse_date(after), parse_date(before)
+    except ValueError as exc:
+        raise QAError(f"after/before: {exc}") from exc
+    if not (after or before or sources):
+        return None
+    return SearchFilters(published_after=after, published_before=before, sources=tuple(sources or ()))
 
 
 def error_json(message: str) -> JSON:
