@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -25,9 +26,11 @@ from qa_app.library import Library
 from qa_app.library import Progress as AddProgress
 from qa_app.records import AddResult
 from qa_app.retrieval import SearchFilters
+from qa_app.terminal import EscapingStream, unescaped
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Newsdesk Q&A: grounded answers over news articles.")
 err = Console(stderr=True)
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 
 IndexDir = Annotated[
     Path | None,
@@ -92,7 +95,7 @@ def index(
     inputs = [*(Path(p) for p in paths if not is_url(p)), *fetched]
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                TimeElapsedColumn())  # fmt: skip
-    with Progress(*columns, console=err, transient=False) as bar:
+    with Progress(*columns, console=Console(file=unescaped(sys.stderr)), transient=False) as bar:
         task = bar.add_task("embedding chunks", total=None, rate="")
 
         def report(p: AddProgress) -> None:
@@ -316,8 +319,17 @@ def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 1."""
     # no "Loading weights" bar from transformers on every command (read when huggingface_hub is imported)
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # stored text (titles, file names, quotes) never reaches the terminal as control sequences (terminal.py)
+    sys.stdout, sys.stderr = EscapingStream(sys.stdout), EscapingStream(sys.stderr)
     try:
         app()
     except QAError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False)
         sys.exit(1)
+    except OSError as exc:  # the disk under the index or the files (full, read-only, gone): one line, no traceback
+        if exc.errno not in _STORAGE_ERRNOS:
+            raise
+        err.print(f"error: {exc.filename or ''}: {exc.strerror}", markup=False, highlight=False)
+        sys.exit(1)
+    finally:
+        sys.stdout, sys.stderr = unescaped(sys.stdout), unescaped(sys.stderr)

@@ -27,7 +27,9 @@ _MB = 1024 * 1024
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _LINE_BREAKS = re.compile(r"\r\n|[\r\x0b\x0c\x85\u2028]")
 _SPACES = re.compile(r"[\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
-_INVISIBLE = re.compile(r"[\x00-\x09\x0e-\x1f\x7f-\x9f\u00ad\u200b-\u200d\u2060\ufeff]")
+# controls, soft hyphens, zero-width characters, and bidi embeddings/overrides/isolates (U+202A-E, U+2066-9): an
+# override makes a quote read differently from the stored text ("5.3" shown as "3.5"), so none is kept
+_INVISIBLE = re.compile(r"[\x00-\x09\x0e-\x1f\x7f-\x9f\u00ad\u200b-\u200d\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
 _SURROGATES = re.compile("[\ud800-\udfff]")  # lone halves of UTF-16 pairs, from JSON escapes or PDF fonts
 _RUNS_OF_SPACES = re.compile(r" {2,}")
 # the lookbehind keeps this linear: without it, a long run of spaces inside a line is rescanned from each space
