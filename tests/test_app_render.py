@@ -275,8 +275,8 @@ def test_conversation_markdown_escapes_untrusted_text() -> None:
 
 def test_progress_text_and_fraction() -> None:
     p = Progress(docs_done=2, docs_total=5, chunks_done=40, chunks_total=120)
-    assert progress_text(p, 4.0) == "Indexed 2/5 files · 40/120 chunks · 10.0 chunks/s"
-    assert progress_text(Progress(0, 1, 0, 0), 0.0) == "Indexed 0/1 files · 0/0 chunks"
+    assert progress_text(p, 4.0) == "Embedded 40/120 chunks · 2/5 files saved · 10.0 chunks/s"
+    assert progress_text(Progress(0, 1, 0, 0), 0.0) == "Embedded 0/0 chunks · 0/1 file saved"
     assert progress_fraction(p) == pytest.approx(1 / 3)
     assert progress_fraction(Progress(1, 2, 0, 0)) == 0.5
     assert progress_fraction(Progress(0, 0, 0, 0)) == 1.0

@@ -25,11 +25,15 @@ class Upload(Protocol):
 
 
 def progress_text(progress: Progress, seconds: float) -> str:
-    """`2/5 files · 40/120 chunks · 9.5 chunks/s` for the progress bar."""
+    """`Embedded 40/120 chunks · 2/5 files saved · 9.5 chunks/s` for the progress bar.
+
+    Files are saved a group at a time, once all their chunks are embedded: the chunks move first.
+    """
     rate = f" · {progress.chunks_done / seconds:.1f} chunks/s" if seconds > 0 and progress.chunks_done else ""
+    files = "file" if progress.docs_total == 1 else "files"
     return (
-        f"Indexed {progress.docs_done}/{progress.docs_total} files · "
-        f"{progress.chunks_done}/{progress.chunks_total} chunks{rate}"
+        f"Embedded {progress.chunks_done}/{progress.chunks_total} chunks · "
+        f"{progress.docs_done}/{progress.docs_total} {files} saved{rate}"
     )
 
 

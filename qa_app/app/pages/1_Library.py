@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from qa_app.app import access, charts, state
-from qa_app.app.render import escape_markdown
+from qa_app.app.render import date_note, escape_markdown
 from qa_app.app.uploads import UPLOAD_TYPES, index_uploads, progress_fraction, progress_text
 from qa_app.errors import QAError
 from qa_app.library import Progress
@@ -65,10 +65,10 @@ def add_files() -> None:
         st.warning("Choose one or more files first.")
     results = st.session_state.upload_results
     if results is not None:
-        show_results(results)
+        show_results(results, {d.doc_id: d.outlet or "" for d in library.documents()})
 
 
-def show_results(results: list[AddResult]) -> None:
+def show_results(results: list[AddResult], outlets: dict[str, str]) -> None:
     counts = {status: sum(r.status == status for r in results) for status in _STATUSES}
     summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
     took = st.session_state.get("upload_took")
@@ -81,29 +81,32 @@ def show_results(results: list[AddResult]) -> None:
             "file": escape_markdown(r.source),
             "result": r.status,
             "title": escape_markdown(r.title or ""),
+            "outlet": escape_markdown(outlets.get(r.doc_id or "", "")),
             "chunks": str(r.chunks) if r.chunks else "",  # one type per column (Arrow)
             "reason": escape_markdown(r.reason or ""),
         }
         for r in results
     ]
-    frame = pd.DataFrame(rows, columns=["file", "result", "title", "chunks", "reason"])
+    frame = pd.DataFrame(rows, columns=["file", "result", "title", "outlet", "chunks", "reason"])
     st.table(frame.set_index("file"))
 
 
-def document_table(documents: list[DocumentInfo]) -> None:
+def document_table(documents: list[DocumentInfo]) -> list[DocumentInfo]:
+    """The filter box and the article table; returns the articles it shows."""
     query = st.text_input(
         "Filter",
-        placeholder="Filter by title or source",
+        placeholder="Filter by title, outlet or source",
         key="doc_filter",
         label_visibility="collapsed",
         icon=":material/search:",
     )
     needle = query.strip().lower()
-    shown = [d for d in documents if needle in d.title.lower() or needle in d.source.lower()]
+    shown = [d for d in documents if needle in f"{d.title}\n{d.outlet or ''}\n{d.source}".lower()]
     frame = pd.DataFrame(
         {
             "title": [d.title for d in shown],
-            "published": [d.published_at or "" for d in shown],  # ISO text sorts by date; undated stay blank
+            "published": [_published(d) for d in shown],  # ISO text sorts by date; undated stay blank
+            "outlet": [d.outlet or "" for d in shown],
             "source": [d.source for d in shown],
             "chunks": [d.chunks for d in shown],
             "added": pd.to_datetime(pd.Series([d.added_at for d in shown], dtype="object"), errors="coerce", utc=True),
@@ -115,8 +118,10 @@ def document_table(documents: list[DocumentInfo]) -> None:
         hide_index=True,
         width="stretch",
         column_config={
-            "title": st.column_config.TextColumn("Title", width="large"),
-            "published": st.column_config.TextColumn("Published"),
+            # a fixed width leaves room for the date beside the title on a phone (420 px)
+            "title": st.column_config.TextColumn("Title", width=240),
+            "published": st.column_config.TextColumn("Published", width=100),
+            "outlet": st.column_config.TextColumn("Outlet"),
             "source": st.column_config.TextColumn("Source"),
             "chunks": st.column_config.NumberColumn("Chunks", format="%d"),
             "added": st.column_config.DatetimeColumn("Added", format="YYYY-MM-DD HH:mm"),
@@ -126,6 +131,13 @@ def document_table(documents: list[DocumentInfo]) -> None:
     )
     matching = f" match “{escape_markdown(query.strip())}”" if needle else ""
     st.caption(f"{len(shown)} of {len(documents)} articles{matching}")
+    return shown
+
+
+def _published(info: DocumentInfo) -> str:
+    """The ISO date, marked when it is later than the upload (a file's date, not the article's)."""
+    note = date_note(info.published_at, info.added_at)
+    return (info.published_at or "") + (f" ({note})" if note else "")
 
 
 def delete_document(documents: list[DocumentInfo]) -> None:
@@ -144,7 +156,8 @@ def delete_document(documents: list[DocumentInfo]) -> None:
     info = by_id[doc_id]
     st.page_link(state.ARTICLE_PAGE, label="Open this article", icon=":material/article:", query_params={"doc": doc_id})
     confirmed = st.checkbox(
-        f"Yes, delete this article and its {info.chunks} chunks from the index", key=f"delete_confirm_{round_}"
+        f"Yes, delete this article and its {info.chunks} chunk{'s' * (info.chunks != 1)} from the index",
+        key=f"delete_confirm_{round_}",
     )
     if st.button(
         "Delete article",
@@ -164,7 +177,7 @@ def delete_document(documents: list[DocumentInfo]) -> None:
 
 
 st.title("Library")
-show_status()
+status_slot = st.container()  # filled last, so the counts include this run's upload
 
 editable = access.can_edit()
 if editable:
@@ -179,13 +192,16 @@ if st.session_state.deleted:
 if not documents:
     st.info("No articles yet: add some above, or run `qa-app index corpus/`.")
 else:
-    document_table(documents)
-    chart = charts.library_timeline(documents)
+    shown = document_table(documents)
+    chart = charts.library_timeline(shown)  # the articles the filter box leaves
     if chart is not None:
-        undated = sum(1 for d in documents if not d.published_at)
+        undated = sum(1 for d in shown if not d.published_at)
         st.altair_chart(chart.properties(title="Articles by publication month"), width="stretch")
         if undated:
             st.caption(f"{undated} undated article{'s' * (undated != 1)} not shown.")
     if editable:
         with st.expander("Delete an article", icon=":material/delete:"):
             delete_document(documents)
+
+with status_slot:
+    show_status()
