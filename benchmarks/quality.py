@@ -13,6 +13,7 @@ figures plus abstention on answer-removed and adversarial unanswerable questions
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import statistics
@@ -116,7 +117,7 @@ def conflict_figures(library: Library) -> dict:
             "note_rate": statistics.fmean(any_note), "max_notes_per_answer": max(per_answer)}  # fmt: skip
 
 
-def main() -> int:
+def main(results_path: Path = RESULTS, news_only: bool = False) -> int:
     questions = load_questions()
     settings = load_settings()
     embedder = SentenceTransformerEmbedder(settings.embedding_model, backend=settings.embedding_backend)
@@ -138,7 +139,8 @@ def main() -> int:
         answers |= conflict_figures(library)
     answerable = sum(q["answerable"] for q in questions)
     print(f"news set: {len(questions)} questions ({answerable} answerable, {len(questions) - answerable} not); "
-          f"indexing took {index_seconds:.1f} s; abstention threshold {settings.min_answer_score}")  # fmt: skip
+          f"indexing took {index_seconds:.1f} s; answer reader {'on' if settings.answer_reader else 'off'}, "
+          f"abstention threshold {library.composer.min_score:.4f}")  # fmt: skip
     print(f"{'retrieval':<24}" + "".join(f"{m:>10}" for m in MODES))
     for metric in results["hybrid"]:
         print(f"{metric:<24}" + "".join(f"{results[m][metric]:>10.3f}" for m in MODES))
@@ -146,12 +148,12 @@ def main() -> int:
     for metric, value in answers.items():
         print(f"  {metric:<30}{value:>10.3f}")
     report = {"questions": len(questions), "modes": results, "answers": answers}
-    if "--news-only" not in sys.argv[1:]:
+    if not news_only:
         from benchmarks.quality_squad import squad_figures
 
         report["squad_val"] = squad_figures(embedder)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    results_path.write_text(json.dumps(report, indent=2) + "\n")
     return 1 if answers["citation_violations"] else 0
 
 
@@ -271,4 +273,9 @@ def generative_main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(generative_main() if "--generative" in sys.argv[1:] else main())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--news-only", action="store_true", help="skip the SQuAD validation split")
+    parser.add_argument("--generative", action="store_true", help="support-check calibration and generative answers")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON report goes")
+    args = parser.parse_args()
+    sys.exit(generative_main() if args.generative else main(args.out, args.news_only))

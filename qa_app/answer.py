@@ -12,26 +12,17 @@ import numpy as np
 from qa_app.config import Settings
 from qa_app.embedder import Embedder
 from qa_app.errors import QAError
+from qa_app.reader import READ, AnswerJudge, packaged_judge
 from qa_app.records import Answer, Citation, Passage, Span, page_at
 from qa_app.retrieval import Query
-from qa_app.scorer import (
-    DATE,
-    NAME,
-    NOT_SENTENCE_START,
-    NUMBER,
-    AnswerScorer,
-    SentenceView,
-    expected_shape,
-    features,
-    is_caption,
-    packaged_scorer,
-)
+from qa_app.scorer import DATE, NAME, NOT_SENTENCE_START, NUMBER, SentenceView, expected_shape, is_caption
 from qa_app.spelling import spelled_out
 
 NOT_ANSWERED = "The indexed articles do not answer this question. The closest passages are listed below."
 FOLLOW_SHARE = 0.5  # a further quote needs at least this share of the best sentence's probability
 REDUNDANT = 0.9  # cosine above which a sentence repeats one already chosen
 SAME_FACT = 0.6  # cosine above which a sentence from another article speaks of the same event
+OTHER_READ = 2  # sentences the reader reads of each other article when looking for a contradicting answer
 _TIMELINE = re.compile(r"\b(when|latest|first|last|recent(ly)?|timeline|before|after|since|earlier|later)\b", re.I)
 _MONTH_DAY = re.compile(r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.? \d{1,2}\b|\b\d{4}\b")
 _FULL_NAME = re.compile(NOT_SENTENCE_START + NAME.pattern)
@@ -75,20 +66,32 @@ class Composer:
         stored: StoredVectors | None = None,
         min_score: float = Settings.min_answer_score,
         max_sentences: int = Settings.max_answer_sentences,
-        scorer: AnswerScorer | None = None,
+        judge: AnswerJudge | None = None,
+        reader: bool = Settings.answer_reader,
     ) -> None:
         self.embedder = embedder
         self.stored = stored
-        self.min_score = min_score
+        self._min_score = min_score
         self.max_sentences = max_sentences
-        self._scorer = scorer
+        self._judge = judge
+        self._reader = reader
 
     @property
-    def scorer(self) -> AnswerScorer:
-        """The answer scorer (the packaged one unless given), loaded on first use."""
-        if self._scorer is None:
-            self._scorer = packaged_scorer()
-        return self._scorer
+    def judge(self) -> AnswerJudge:
+        """The answer judge: the packaged scorer, and the packaged reader unless turned off (unless given)."""
+        if self._judge is None:
+            self._judge = packaged_judge(self._reader)
+        return self._judge
+
+    @property
+    def min_score(self) -> float:
+        """The abstention threshold: the setting, or the judge's calibrated operating point when it is negative."""
+        return self._min_score if self._min_score >= 0 else self.judge.threshold
+
+    def warm_up(self) -> None:
+        """Load the scorer and the reader now rather than at the first question."""
+        if self.judge.reader is not None:
+            self.judge.reader.load_now()
 
     def stored_vectors(self, passages: Sequence[Passage]) -> dict:
         """Sentence vectors by (doc_id, start, end) and title vectors by doc_id of the passages' articles, as stored
@@ -132,13 +135,16 @@ class Composer:
                                       rank, neighbours))  # fmt: skip
         return [(p, span, text) for p, _, span, text in sentences], views
 
-    def candidates(self, query: Query, passages: Sequence[Passage], known: dict | None = None) -> list[Candidate]:
-        """Every sentence of the passages, most likely answer first (`known`: see `views`)."""
+    def candidates(
+        self, query: Query, passages: Sequence[Passage], known: dict | None = None, read: int = READ
+    ) -> list[Candidate]:
+        """Every sentence of the passages, most likely answer first (`known`: see `views`; `read`: how many of
+        the scorer's best the reader reads)."""
         sentences, views = self.views(query, passages, known)
         if not sentences:
             return []
-        probabilities = self.scorer.probabilities(features(query.terms_text, query.vector, views))
-        probabilities[[_caption(i, views) for i in range(len(views))]] = 0.0  # never quote a photo caption
+        captions = np.array([_caption(i, views) for i in range(len(views))])  # never quoted
+        probabilities = self.judge.probabilities(query.terms_text, query.vector, views, captions, read)
         found = [
             Candidate(p, start, end, text, view.vector, float(prob))
             for (p, (start, end), text), view, prob in zip(sentences, views, probabilities, strict=True)
@@ -155,8 +161,8 @@ class Composer:
         """
         found = []
         for doc_id in dict.fromkeys(p.doc_id for p in passages if p.doc_id != best.passage.doc_id):
-            own = self.candidates(query, [p for p in passages if p.doc_id == doc_id], known)
-            if own and self.scorer.answer_probability(own[0].probability) >= self.min_score:
+            own = self.candidates(query, [p for p in passages if p.doc_id == doc_id], known, OTHER_READ)
+            if own and self.judge.answer_probability(own[0].probability) >= self.min_score:
                 found.append(own[0])
         return found
 
@@ -167,7 +173,7 @@ class Composer:
         question = query.terms_text
         best = ranked[0]
         chosen = [best]
-        likely = [c for c in ranked[1:] if self.scorer.answer_probability(c.probability) >= self.min_score]
+        likely = [c for c in ranked[1:] if self.judge.answer_probability(c.probability) >= self.min_score]
         for candidate in likely:
             if len(chosen) == self.max_sentences or candidate.probability < FOLLOW_SHARE * best.probability:
                 break
@@ -186,7 +192,7 @@ class Composer:
         """An answer whose every sentence is a quote with a `[n]` marker, or an abstention."""
         known = self.stored_vectors(passages)  # read once: the per-article conflict check scores them again
         ranked = self.candidates(query, passages, known)
-        best = self.scorer.answer_probability(ranked[0].probability) if ranked else 0.0
+        best = self.judge.answer_probability(ranked[0].probability) if ranked else 0.0
         if best < self.min_score:
             return Answer(query.question, NOT_ANSWERED, False, (), tuple(passages), score=best,
                           searched_for=_searched_for(query, passages))  # fmt: skip

@@ -1,0 +1,226 @@
+"""Train the answer reader: a cross-encoder that reads the question and one candidate sentence together.
+
+The answer scorer (training/train_scorer.py) sees each sentence only through its vector and a few counts; it
+cannot tell "the sentence that answers" from "a sentence about the same thing" (adversarial questions). The
+reader is the packaged MiniLM (qa_app/embedder.py) fine-tuned as a cross-encoder with sentence-transformers'
+CrossEncoderTrainer; at question time it reads only the scorer's top READ sentences.
+
+Pairs come from the cached groups of training/build_dataset.py (the product's own retrieval over SQuAD
+libraries, split by article): for an answerable question its scorer top READ sentences (the answering one
+added when the scorer missed it) labelled 1 when they hold the answer; for the same question asked against the
+library without its paragraph ("answer removed") the scorer's top REMOVED_READ, all labelled 0. Dev picks the
+blend of scorer and reader and the abstention threshold; val is only reported. Seeds are fixed.
+
+    python -m training.train_reader        # after build_dataset; ~35 min on 2 cores (see the manifest)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import platform
+import random
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from qa_app.config import DEFAULT_MODEL as EMBEDDING_MODEL
+from qa_app.embedder import resolve_model_path
+from qa_app.reader import DEFAULT_READER, READ, AnswerReader, reader_text
+from qa_app.scorer import AnswerScorer, features, logit
+from training.build_dataset import CACHE
+from training.squad import SEED
+
+REMOVED_READ = 2  # answer-removed negatives per question: the scorer's best wrong guesses
+TRAIN_QUESTIONS = 4000  # answerable train questions used (each also gives its answer-removed negatives)
+ANSWER_RATE = 0.92  # the threshold keeps this share of dev's answerable questions answered (README, "Abstention")
+
+
+def load_groups(name: str) -> list[dict]:
+    with (CACHE / f"{name}.pkl").open("rb") as f:
+        return pickle.load(f)
+
+
+def read_order(group: dict, scorer: AnswerScorer) -> tuple[np.ndarray, np.ndarray]:
+    """The group's sentence indexes by scorer probability (labels -1 left out), and those probabilities."""
+    p = scorer.probabilities(features(group["question"], group["vector"], group["views"]))
+    keep = np.array([label >= 0 for label in group["labels"]])
+    order = [i for i in np.argsort(-p, kind="stable") if keep[i]]
+    return np.array(order, dtype=int), p
+
+
+def train_pairs(groups: list[dict], scorer: AnswerScorer) -> list[tuple[str, str, float]]:
+    """(question, sentence text, label) pairs for training, from a seeded sample of questions."""
+    by_qid: dict[str, list[dict]] = {}
+    for g in groups:
+        by_qid.setdefault(g["qid"], []).append(g)
+    qids = sorted(q for q, gs in by_qid.items() if any(g["kind"] == "answerable" for g in gs))
+    random.Random(SEED).shuffle(qids)
+    pairs = []
+    for qid in qids[:TRAIN_QUESTIONS]:
+        for g in by_qid[qid]:
+            order, _ = read_order(g, scorer)
+            if g["kind"] == "answerable":
+                chosen = list(order[:READ])
+                positives = [i for i in order if g["labels"][i] == 1]
+                if positives and not any(g["labels"][i] == 1 for i in chosen):
+                    chosen[-1] = positives[0]
+            else:
+                chosen = list(order[:REMOVED_READ])
+            pairs += [(g["question"], reader_text(g["views"][i]), float(g["labels"][i])) for i in chosen]
+    random.Random(SEED).shuffle(pairs)
+    return pairs
+
+
+def evaluate(groups: list[dict], scorer: AnswerScorer, reader: AnswerReader) -> dict[str, np.ndarray]:
+    """Per group: kind, scorer and reader probabilities of its READ candidates, and which hold the answer."""
+    out: dict[str, list] = {"kind": [], "scorer": [], "reader": [], "hit": [], "retrieved": []}
+    for g in groups:
+        order, p = read_order(g, scorer)
+        top = order[:READ]
+        out["kind"].append(g["kind"])
+        out["scorer"].append(np.pad(p[top], (0, READ - len(top)), constant_values=1e-6))
+        r = reader.probabilities(g["question"], [g["views"][i] for i in top]) if len(top) else np.zeros(0)
+        out["reader"].append(np.pad(r, (0, READ - len(top)), constant_values=1e-6))
+        out["hit"].append(np.pad([g["labels"][i] == 1 for i in top], (0, READ - len(top))))
+        out["retrieved"].append(any(label == 1 for label in g["labels"]))
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def blended(ev: dict[str, np.ndarray], weight: float) -> np.ndarray:
+    """Per candidate: the blend's logit (weight on the reader, 1 - weight on the scorer)."""
+    return weight * logit(ev["reader"]) + (1 - weight) * logit(ev["scorer"])
+
+
+def figures(ev: dict[str, np.ndarray], weight: float, threshold: float | None) -> dict[str, float]:
+    score = blended(ev, weight)
+    first = score.argmax(axis=1)
+    top_hit = ev["hit"][np.arange(len(first)), first]
+    best = score.max(axis=1)
+    kind, ans = ev["kind"], ev["kind"] == "answerable"
+    out = {"top1_answer_in_first_quote": float(top_hit[ans].mean()),
+           "top1_when_retrieved": float(top_hit[ans & ev["retrieved"]].mean())}  # fmt: skip
+    for other in ("removed", "adversarial"):
+        if (kind == other).any():
+            mask = ans | (kind == other)
+            out[f"auc_answerable_vs_{other}"] = float(roc_auc_score(ans[mask], best[mask]))
+            if threshold is not None:
+                out[f"abstains_{other}"] = float((best[kind == other] < threshold).mean())
+    if threshold is not None:
+        out["answered_rate"] = float((best[ans] >= threshold).mean())
+    return out
+
+
+def choose(dev: dict[str, np.ndarray]) -> tuple[float, float, tuple[float, float], list[dict]]:
+    """On dev only: the blend weight (best top-1 plus mean abstention AUC), the threshold, the calibration."""
+
+    def merit(w: float) -> float:
+        f = figures(dev, w, None)
+        aucs = [v for k, v in f.items() if k.startswith("auc_")]
+        return f["top1_answer_in_first_quote"] + float(np.mean(aucs))
+
+    weight = max(np.round(np.arange(0.0, 1.01, 0.1), 1), key=merit)
+    score = blended(dev, weight)
+    best = score.max(axis=1)
+    ans = dev["kind"] == "answerable"
+    top_hit = dev["hit"][np.arange(len(best)), score.argmax(axis=1)]
+    fit = LogisticRegression(C=100.0).fit(best[:, None], ans & top_hit)
+    calibration = (float(fit.coef_[0, 0]), float(fit.intercept_[0]))
+    probability = 1 / (1 + np.exp(-(calibration[0] * best + calibration[1])))
+    threshold = float(np.quantile(probability[ans], 1 - ANSWER_RATE))
+    curve = []
+    for t in np.round(np.arange(0.05, 0.96, 0.05), 2):
+        row = {"threshold": float(t), "answered": float((probability[ans] >= t).mean())}
+        for other in ("removed", "adversarial"):
+            if (dev["kind"] == other).any():
+                row[f"abstains_{other}"] = float((probability[dev["kind"] == other] < t).mean())
+        curve.append(row)
+    return float(weight), threshold, calibration, curve
+
+
+def train(pairs: list[tuple[str, str, float]], out_dir: Path, epochs: float) -> None:
+    from datasets import Dataset
+    from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+
+    model = CrossEncoder(resolve_model_path(EMBEDDING_MODEL), num_labels=1, max_length=AnswerReader.MAX_LENGTH)
+    data = Dataset.from_dict({"question": [p[0] for p in pairs], "sentence": [p[1] for p in pairs],
+                              "label": [p[2] for p in pairs]})  # fmt: skip
+    positives = sum(p[2] for p in pairs)
+    loss = BinaryCrossEntropyLoss(model, pos_weight=torch.tensor((len(pairs) - positives) / positives))
+    args = CrossEncoderTrainingArguments(
+        output_dir=str(CACHE / "reader-run"), num_train_epochs=epochs, per_device_train_batch_size=32,
+        learning_rate=5e-5, warmup_steps=0.1, weight_decay=0.01, seed=SEED, data_seed=SEED, logging_steps=50,
+        save_strategy="no", report_to="none", dataloader_num_workers=0, use_cpu=not torch.cuda.is_available(),
+    )  # fmt: skip
+    CrossEncoderTrainer(model=model, args=args, train_dataset=data, loss=loss).train()
+    model.model.half()
+    model.save_pretrained(str(out_dir))
+    (out_dir / "README.md").unlink(missing_ok=True)  # the generated model card: the manifest says what matters
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--out", type=Path, default=DEFAULT_READER)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="torch threads (1 is faster when other processes keep the cores busy)")  # fmt: skip
+    args = parser.parse_args()
+    started = time.perf_counter()
+    torch.manual_seed(SEED)
+    torch.set_num_threads(args.threads)
+    scorer = AnswerScorer.load()
+    cached = CACHE / f"reader-pairs-{TRAIN_QUESTIONS}.json"
+    if not cached.exists():  # a few minutes; the groups take 1.6 GB to load
+        cached.write_text(json.dumps(train_pairs(load_groups("train"), scorer)), encoding="utf-8")
+    pairs = [tuple(p) for p in json.loads(cached.read_text(encoding="utf-8"))]
+    print(f"{len(pairs)} pairs, {sum(p[2] for p in pairs):.0f} positive, {time.perf_counter() - started:.0f} s",
+          flush=True)  # fmt: skip
+    t0 = time.perf_counter()
+    train(pairs, args.out, args.epochs)
+    train_seconds = time.perf_counter() - t0
+    reader = AnswerReader.load(args.out)
+    dev = evaluate(load_groups("dev"), scorer, reader)
+    weight, threshold, calibration, curve = choose(dev)
+    val = evaluate(load_groups("val"), scorer, reader)
+    report = {}
+    for name, ev in (("dev", dev), ("val", val)):
+        best = blended(ev, weight).max(axis=1)
+        t_logit = (np.log(threshold / (1 - threshold)) - calibration[1]) / calibration[0]
+        report[name] = {"scorer_only": figures(ev, 0.0, None), "blend": figures(ev, weight, t_logit),
+                        "mean_best_logit": float(best.mean())}  # fmt: skip
+    splits_info = json.loads((CACHE / "splits.json").read_text(encoding="utf-8"))
+    manifest = {
+        "design": "cross-encoder (packaged MiniLM-L6, fine-tuned), reads the scorer's top sentences",
+        "read": READ,
+        "weight": weight,
+        "calibration": list(calibration),
+        "threshold": round(threshold, 4),
+        "threshold_rule": f"highest answer probability keeping {ANSWER_RATE:.0%} of dev answerable questions answered",
+        "answer_probability": "P(the first quote holds the answer): the best blended logit, Platt-scaled on dev",
+        "pairs": len(pairs),
+        "epochs": args.epochs,
+        "train_seconds": round(train_seconds),
+        "total_seconds": round(time.perf_counter() - started),
+        "training_data": splits_info["data"],
+        "seed": SEED,
+        "splits": splits_info["splits"],
+        "figures": report,
+        "dev_curve": curve,
+        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {torch.get_num_threads()} threads, "
+        f"cuda {torch.cuda.is_available()}, python {platform.python_version()}",
+        "packages": {p: version(p) for p in ("sentence-transformers", "transformers", "torch", "datasets")},
+        "licence": "fine-tuned from all-MiniLM-L6-v2 (Apache 2.0) on SQuAD (CC BY-SA 4.0)",
+    }
+    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    print(json.dumps({k: manifest[k] for k in ("weight", "threshold", "figures", "train_seconds")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
