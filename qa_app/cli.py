@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from typer.core import TyperCommand
 
 from qa_app import cli_text, contract
+from qa_app.cli_feeds import feeds_app
 from qa_app.config import load_settings
 from qa_app.distributed import RayOptions, index_with_ray
 from qa_app.errors import QAError
@@ -29,6 +30,7 @@ from qa_app.retrieval import SearchFilters
 from qa_app.terminal import EscapingStream, unescaped
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Newsdesk Q&A: grounded answers over news articles.")
+app.add_typer(feeds_app, name="feeds")
 err = Console(stderr=True)
 _STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 
