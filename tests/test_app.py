@@ -106,16 +106,18 @@ def test_chat_answers_with_cited_quote_cards(index_dir: Path, reader: Library) -
 
     answers = [body for body in html_bodies(at) if 'class="qa-answer"' in body]
     assert len(answers) == 1 and "Sheinbaum" in answers[0]
-    assert '<span class="qa-marker">[1]</span>' in answers[0]
+    assert '<a class="qa-marker" href="#qa-cite-0-1"' in answers[0]  # a link to its source card (#12)
     card = cards(at)[0]
     assert SEED_TITLE in card and "[1]" in card and "3 May 2025" in card
+    assert '<div class="qa-card" id="qa-cite-0-1"' in card  # the target of the answer's [1] link
     quote = card.split('<mark class="qa-quote">')[1].split("</mark>")[0]
     assert "Sheinbaum" in quote
     link = article_links(at)[0]
     params = dict(part.split("=") for part in link.split("&"))
     assert params["doc"] == seed_id(reader)
     assert reader.document(params["doc"]).text[int(params["start"]) : int(params["end"])] == quote
-    assert at.get("vega_lite_chart"), "the timeline of cited articles is drawn"
+    dated = {c.doc_id for c in at.session_state["messages"][-1]["turn"].cards if c.published_at}
+    assert bool(at.get("vega_lite_chart")) == (len(dated) >= 2), "a timeline only for two or more dated articles"
     assert "Sources:" in at.code[0].value and "[1] Mexican pres." in at.code[0].value
     assert not at.sidebar.button[0].disabled  # "Clear conversation" once there is one
 
@@ -276,7 +278,7 @@ def test_hostile_article_renders_as_text_everywhere(index_dir: Path, reader: Lib
     article = run_app("pages/2_Article.py", doc=doc_id, start="0", end="20")
     page = every_text(article)
     assert any("&lt;script&gt;" in body and "qa-article" in body for body in page)
-    assert any("author" in body and "&lt;script&gt;alert(1)&lt;/script&gt;" in body for body in page)
+    assert any("Author" in body and "&lt;script&gt;alert(1)&lt;/script&gt;" in body for body in page)
 
     for text in chat + page + every_text(run_app("pages/1_Library.py")):
         assert SCRIPT not in text and IMG not in text
