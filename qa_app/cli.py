@@ -31,7 +31,7 @@ from qa_app.terminal import EscapingStream, unescaped
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Newsdesk Q&A: grounded answers over news articles.")
 app.add_typer(feeds_app, name="feeds")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # no wrapping at 80 columns: an error stays one line
 _STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 
 IndexDir = Annotated[
