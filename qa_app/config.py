@@ -14,6 +14,10 @@ DB_NAME = "library.sqlite"  # an index directory's database (a folder holding on
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".json", ".jsonl")
 DEFAULT_MAX_PDF_PAGES = 2_000
 DEFAULT_MAX_TEXT_CHARS = 5_000_000
+DEFAULT_MAX_RECORDS = 100_000  # per JSON or JSONL file
+DEFAULT_MAX_METADATA_CHARS = 65_536  # per article, as JSON
+DEFAULT_MAX_PDF_CONTENT_MB = 256.0  # decoded page content streams per PDF (a page shared 2,000 times counts 2,000)
+DEFAULT_MAX_PDF_SECONDS = 120.0  # text extraction per PDF
 
 
 @dataclass(frozen=True)
@@ -25,7 +29,12 @@ class Settings:
     max_file_mb: float = 50.0
     max_pdf_pages: int = DEFAULT_MAX_PDF_PAGES  # refused before any page is read
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS  # per document, after normalisation
+    max_records: int = DEFAULT_MAX_RECORDS  # articles per JSON or JSONL file
+    max_metadata_chars: int = DEFAULT_MAX_METADATA_CHARS  # an article's metadata, as JSON
+    max_pdf_content_mb: float = DEFAULT_MAX_PDF_CONTENT_MB  # decoded page content per PDF, refused before reading
+    max_pdf_seconds: float = DEFAULT_MAX_PDF_SECONDS  # text extraction time per PDF
     max_upload_files: int = 100  # per upload in the web app
+    follow_links: bool = False  # follow symbolic links that lead out of a folder being indexed
     lock_timeout: float = 600.0  # seconds a writer waits for another writer's lock before it gives up
     chunk_words: int = 200
     max_chunk_words: int = 300

@@ -6,7 +6,9 @@ import email.utils
 import html
 import io
 import json
+import os
 import re
+import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -18,7 +20,16 @@ import pypdf
 import trafilatura
 import yaml
 
-from qa_app.config import DB_NAME, DEFAULT_MAX_PDF_PAGES, DEFAULT_MAX_TEXT_CHARS, SUPPORTED_SUFFIXES
+from qa_app.config import (
+    DB_NAME,
+    DEFAULT_MAX_METADATA_CHARS,
+    DEFAULT_MAX_PDF_CONTENT_MB,
+    DEFAULT_MAX_PDF_PAGES,
+    DEFAULT_MAX_PDF_SECONDS,
+    DEFAULT_MAX_RECORDS,
+    DEFAULT_MAX_TEXT_CHARS,
+    SUPPORTED_SUFFIXES,
+)  # fmt: skip
 from qa_app.errors import LoadError
 from qa_app.metadata import DATE_FROM_FILE, DATE_FROM_TEXT, drop_leading_title, printed_date, without_site_name
 from qa_app.records import Document, Failure, text_doc_id
@@ -158,23 +169,42 @@ def _stem_title(path: Path) -> str:
 # --- walking and loading files -----------------------------------------------------------------
 
 
-def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
+def iter_files(
+    paths: Iterable[Path], skipped: list[Failure] | None = None, *, follow_links: bool = False
+) -> Iterator[Path]:
     """Files named in `paths`, and the files under named folders, in sorted order.
 
     Hidden files and folders are skipped, and so is any index directory inside (a folder holding `DB_NAME`).
+    Inside a folder, a symbolic link that leads out of it is not followed unless `follow_links`, and a file
+    whose name is not valid UTF-8 is not read; each is added to `skipped` with the reason.
     """
     for path in paths:
         if path.is_file():
             yield path
         elif path.is_dir():
-            yield from _walk(path, seen=set())
+            walk = _Walk(path.resolve(), follow_links, [] if skipped is None else skipped)
+            yield from _walk(path, seen=set(), walk=walk)
         elif path.exists():
             raise LoadError(str(path), "not a regular file or folder")
         else:
             raise LoadError(str(path), "no such file or folder")
 
 
-def _walk(folder: Path, *, seen: set[Path]) -> Iterator[Path]:
+@dataclass(frozen=True)
+class _Walk:
+    """One folder being walked: where it really is, whether links may lead out of it, what was skipped."""
+
+    root: Path
+    follow_links: bool
+    skipped: list[Failure]
+
+
+def shown_path(path: Path) -> str:
+    """A path as text that can always be printed and stored: undecodable bytes of its name as \\xNN."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _walk(folder: Path, *, seen: set[Path], walk: _Walk) -> Iterator[Path]:
     resolved = folder.resolve()
     if resolved in seen:  # a symlink loop
         return
@@ -186,9 +216,16 @@ def _walk(folder: Path, *, seen: set[Path]) -> Iterator[Path]:
     for entry in entries:
         if entry.name.startswith("."):
             continue
+        if _SURROGATES.search(entry.name):  # os.fsdecode keeps undecodable bytes as lone surrogates
+            walk.skipped.append(Failure(shown_path(entry), "the file name is not valid UTF-8; rename the file"))
+            continue
+        if entry.is_symlink() and not walk.follow_links and not entry.resolve().is_relative_to(walk.root):
+            reason = f"a symbolic link to {shown_path(entry.resolve())}, outside {walk.root}: not followed"
+            walk.skipped.append(Failure(shown_path(entry), f"{reason} (QA_APP_FOLLOW_LINKS=1 follows links)"))
+            continue
         if entry.is_dir():
             if not (entry / DB_NAME).exists():
-                yield from _walk(entry, seen=seen)
+                yield from _walk(entry, seen=seen, walk=walk)
         elif entry.is_file():
             yield entry
 
@@ -200,6 +237,10 @@ class _Limits:
     max_bytes: int
     max_pdf_pages: int = DEFAULT_MAX_PDF_PAGES
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
+    max_records: int = DEFAULT_MAX_RECORDS
+    max_metadata_chars: int = DEFAULT_MAX_METADATA_CHARS
+    max_pdf_content_mb: float = DEFAULT_MAX_PDF_CONTENT_MB
+    max_pdf_seconds: float = DEFAULT_MAX_PDF_SECONDS
 
 
 def load_file(
@@ -223,6 +264,11 @@ def load_files(
     max_pdf_pages: int = DEFAULT_MAX_PDF_PAGES,
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
     uploads: bool = False,
+    follow_links: bool = False,
+    max_records: int = DEFAULT_MAX_RECORDS,
+    max_metadata_chars: int = DEFAULT_MAX_METADATA_CHARS,
+    max_pdf_content_mb: float = DEFAULT_MAX_PDF_CONTENT_MB,
+    max_pdf_seconds: float = DEFAULT_MAX_PDF_SECONDS,
 ) -> tuple[list[Document], list[Failure]]:
     """Every document under `paths`, and a Failure for each file or record that could not be loaded.
 
@@ -230,12 +276,13 @@ def load_files(
     else its file's absolute path (plus the line or record number in a JSON/JSONL file). With `uploads`,
     files are uploads saved in a temporary folder and known by `upload:` + their name instead of their path.
     """
-    limits = _Limits(max_bytes, max_pdf_pages, max_text_chars)
+    limits = _Limits(max_bytes, max_pdf_pages, max_text_chars, max_records, max_metadata_chars, max_pdf_content_mb,
+                     max_pdf_seconds)  # fmt: skip
     documents: list[Document] = []
     failures: list[Failure] = []
     for path in paths:
         try:
-            files = list(iter_files([path]))
+            files = list(iter_files([path], failures, follow_links=follow_links))
         except LoadError as exc:
             failures.append(Failure(exc.source, exc.reason))
             continue
@@ -435,6 +482,9 @@ def _load_html(path: Path, data: bytes, limits: _Limits) -> Document:
     options = {"include_comments": False, "include_tables": True, "favor_recall": True}
     extracted = _guarded(trafilatura.extract, data, **options) or _guarded(trafilatura.html2txt, data)
     text = normalize_text(extracted or "")
+    if not text and _html_depth(data) >= _MAX_HTML_DEPTH:
+        raise LoadError(str(path), f"HTML nested over {_MAX_HTML_DEPTH} elements deep, deeper than the HTML parser "
+                                   "reads: no text could be extracted")  # fmt: skip
     if not text:
         raise LoadError(str(path), "no readable text in the HTML (only scripts/markup?)")
     meta = _guarded(trafilatura.extract_metadata, data)
@@ -453,6 +503,25 @@ def _load_html(path: Path, data: bytes, limits: _Limits) -> Document:
         published_at=_guarded(parse_date, getattr(meta, "date", None)),
         metadata={key: value for key, value in info.items() if value},
     )
+
+
+_MAX_HTML_DEPTH = 250  # libxml2, under trafilatura, gives up on elements nested about 255 deep
+_TAG = re.compile(rb"<(/?)([a-zA-Z][\w:-]*)[^<>]*?(/?)>")
+_VOID_TAGS = {b"area", b"base", b"br", b"col", b"embed", b"hr", b"img", b"input", b"link", b"meta", b"param",
+              b"source", b"track", b"wbr"}  # fmt: skip
+
+
+def _html_depth(data: bytes) -> int:
+    """How deeply elements nest in an HTML page (from its tags alone; stops counting at the parser's limit)."""
+    depth = deepest = 0
+    for closing, name, self_closing in _TAG.findall(data):
+        if self_closing or name.lower() in _VOID_TAGS:
+            continue
+        depth = max(0, depth - 1) if closing else depth + 1
+        deepest = max(deepest, depth)
+        if deepest >= _MAX_HTML_DEPTH:
+            break
+    return deepest
 
 
 def _guarded(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -479,7 +548,8 @@ def _load_pdf(path: Path, data: bytes, limits: _Limits) -> Document:
         if reader.is_encrypted and not _guarded(reader.decrypt, ""):  # "" opens copy-protected PDFs
             raise LoadError(str(path), "encrypted PDF (password required)")
         _check_page_count(path, reader, limits.max_pdf_pages)
-        pages = _extract_pages(path, reader, limits.max_text_chars)
+        _check_content_size(path, reader, int(limits.max_pdf_content_mb * _MB))
+        pages = _extract_pages(path, reader, limits.max_text_chars, limits.max_pdf_seconds)
     except LoadError:
         raise
     except pypdf.errors.LimitReachedError as exc:
@@ -535,11 +605,29 @@ def _check_page_count(path: Path, reader: pypdf.PdfReader, max_pages: int) -> No
         raise LoadError(str(path), f"PDF has {count:,} pages, over the {max_pages:,}-page limit (QA_APP_MAX_PDF_PAGES)")
 
 
-def _extract_pages(path: Path, reader: pypdf.PdfReader, max_chars: int) -> list[str]:
-    """Each page's normalised text; stops as soon as the joined text would pass `max_chars`."""
+def _check_content_size(path: Path, reader: pypdf.PdfReader, max_bytes: int) -> None:
+    """Refuse a PDF whose pages decode to more content than `max_bytes` (one stream shared by every page counts
+    once per page: text extraction reads it for each), before any text is extracted."""
+    total = 0
+    for number, page in enumerate(reader.pages, 1):
+        contents = page.get_contents()
+        total += len(contents.get_data()) if contents is not None else 0
+        if total > max_bytes:
+            raise LoadError(str(path), f"PDF page content passes {total / _MB:,.0f} MB by page {number} of "
+                            f"{len(reader.pages):,}, over the {max_bytes / _MB:,.0f} MB limit "
+                            "(QA_APP_MAX_PDF_CONTENT_MB)")  # fmt: skip
+
+
+def _extract_pages(path: Path, reader: pypdf.PdfReader, max_chars: int, max_seconds: float) -> list[str]:
+    """Each page's normalised text; stops as soon as the joined text would pass `max_chars`, or the time
+    spent `max_seconds` (checked between pages)."""
     pages: list[str] = []
     joined = -2  # length of the non-empty pages joined by "\n\n"
+    deadline = time.monotonic() + max_seconds
     for number, page in enumerate(reader.pages, 1):
+        if time.monotonic() > deadline:
+            raise LoadError(str(path), f"reading the text took over {max_seconds:g} s and stopped at page {number} "
+                            f"of {len(reader.pages):,} (QA_APP_MAX_PDF_SECONDS)")  # fmt: skip
         text = _page_text(page.extract_text() or "", lead=not any(pages))
         joined += len(text) + 2 if text else 0
         if joined > max_chars:
@@ -647,14 +735,22 @@ def _load_json(path: Path, data: bytes, limits: _Limits) -> tuple[list[Document]
     if isinstance(value, dict):
         listed = next((value[key] for key in _ARTICLE_LISTS if isinstance(value.get(key), list)), None)
         if listed is None:
-            return load_records([(path.name, value)], max_text_chars=limits.max_text_chars)
+            return load_records([(path.name, value)], max_text_chars=limits.max_text_chars,
+                                max_metadata_chars=limits.max_metadata_chars)  # fmt: skip
         value = listed
     if not isinstance(value, list):
         raise LoadError(str(path), f"expected a JSON object or a list of objects, got {_json_type(value)}")
     if not value:
         raise LoadError(str(path), "no articles in the file (empty list)")
+    _check_record_count(path, len(value), limits.max_records)
     records = ((f"{path.name} record {n}", item) for n, item in enumerate(value, 1))
-    return load_records(records, max_text_chars=limits.max_text_chars)
+    return load_records(records, max_text_chars=limits.max_text_chars, max_metadata_chars=limits.max_metadata_chars)
+
+
+def _check_record_count(path: Path, count: int, max_records: int) -> None:
+    if count > max_records:
+        raise LoadError(str(path), f"{count:,} records, over the limit of {max_records:,} per file "
+                                   "(QA_APP_MAX_RECORDS; split the file)")  # fmt: skip
 
 
 def _load_jsonl(path: Path, data: bytes, limits: _Limits) -> tuple[list[Document], list[Failure]]:
@@ -707,6 +803,7 @@ def _jsonl_records(path: Path, text: str, first_line: int, limits: _Limits) -> t
     failures: list[Failure] = []
     # split on "\n" only: str.splitlines would also split inside strings holding U+2028.
     lines = [(n, line) for n, line in enumerate(text.split("\n"), first_line) if line.strip()]
+    _check_record_count(path, len(lines), limits.max_records)
     for n, line in lines:
         label = f"{path.name} line {n}"
         try:
@@ -714,14 +811,18 @@ def _jsonl_records(path: Path, text: str, first_line: int, limits: _Limits) -> t
         except (ValueError, RecursionError) as exc:
             failures.append(Failure(label, _json_problem(exc, one_line=True)))
             continue
-        loaded, bad = load_records([(label, value)], max_text_chars=limits.max_text_chars)
+        loaded, bad = load_records([(label, value)], max_text_chars=limits.max_text_chars,
+                                   max_metadata_chars=limits.max_metadata_chars)  # fmt: skip
         documents.extend(loaded)
         failures.extend(bad)
     return documents, failures
 
 
 def load_records(
-    records: Iterable[tuple[str, object]], *, max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
+    records: Iterable[tuple[str, object]],
+    *,
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+    max_metadata_chars: int = DEFAULT_MAX_METADATA_CHARS,
 ) -> tuple[list[Document], list[Failure]]:
     """Documents from (label, parsed JSON value) pairs, and a Failure (named by label) for each bad one."""
     documents: list[Document] = []
@@ -730,10 +831,18 @@ def load_records(
         try:
             document = _record_document(label, value)
             _check_length(label, document.text, max_text_chars)
+            _check_metadata(label, document.metadata, max_metadata_chars)
             documents.append(document)
         except LoadError as exc:
             failures.append(Failure(label, exc.reason))
     return documents, failures
+
+
+def _check_metadata(label: str, metadata: dict[str, Any], max_chars: int) -> None:
+    size = len(json.dumps(metadata, ensure_ascii=False))
+    if size > max_chars:
+        raise LoadError(label, f"metadata (the fields besides title, body and date) is {size:,} characters as JSON, "
+                               f"over the {max_chars:,}-character limit (QA_APP_MAX_METADATA_CHARS)")  # fmt: skip
 
 
 def _record_document(label: str, record: object) -> Document:

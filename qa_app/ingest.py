@@ -47,6 +47,11 @@ def load(paths: Iterable[Path], settings: Settings, uploads: bool = False) -> tu
         max_pdf_pages=settings.max_pdf_pages,
         max_text_chars=settings.max_text_chars,
         uploads=uploads,
+        follow_links=settings.follow_links,
+        max_records=settings.max_records,
+        max_metadata_chars=settings.max_metadata_chars,
+        max_pdf_content_mb=settings.max_pdf_content_mb,
+        max_pdf_seconds=settings.max_pdf_seconds,
     )
 
 
