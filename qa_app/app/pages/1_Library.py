@@ -7,7 +7,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from qa_app.app import access, charts, state
+from qa_app.app import access, charts, state, web_sources
 from qa_app.app.render import date_note, escape_markdown
 from qa_app.app.uploads import UPLOAD_TYPES, index_uploads, progress_fraction, progress_text
 from qa_app.errors import QAError
@@ -183,6 +183,7 @@ editable = access.can_edit()
 if editable:
     st.subheader("Add articles")
     add_files()
+    web_sources.add_url(library)
 
 documents = library.documents()
 st.subheader("Articles")
@@ -202,6 +203,9 @@ else:
     if editable:
         with st.expander("Delete an article", icon=":material/delete:"):
             delete_document(documents)
+
+st.subheader("News feeds")
+web_sources.feeds_panel(library, editable)
 
 with status_slot:
     show_status()
