@@ -31,7 +31,14 @@ from qa_app.config import (
     SUPPORTED_SUFFIXES,
 )  # fmt: skip
 from qa_app.errors import LoadError
-from qa_app.metadata import DATE_FROM_FILE, DATE_FROM_TEXT, drop_leading_title, printed_date, without_site_name
+from qa_app.metadata import (
+    DATE_FROM_FILE,
+    DATE_FROM_TEXT,
+    drop_leading_title,
+    leading_byline,
+    printed_date,
+    without_site_name,
+)
 from qa_app.records import Document, Failure, text_doc_id
 
 _MB = 1024 * 1024
@@ -567,13 +574,15 @@ def _load_pdf(path: Path, data: bytes, limits: _Limits) -> Document:
     title = title or (headline if _is_headline(headline, rest) else "")
     if title:  # the headline is the title, not the article's first sentence
         title, pages[first] = drop_leading_title(pages[first], title)
+    byline, pages[first] = leading_byline(pages[first], _MAX_LEAD_CHARS)  # nor is "By Ana Ruiz, May 20, 2025"
     text, page_starts = _join_pages(pages)
+    facts = {"pages": len(pages), "date_source": date_source if published else None, "byline": byline or None}
     return make_document(
         title=title,
         text=text,
         source=path.name,
         published_at=published,
-        metadata={"pages": len(pages), **({"date_source": date_source} if published else {})},
+        metadata={key: value for key, value in facts.items() if value},
         page_starts=page_starts,
     )
 

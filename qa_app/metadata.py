@@ -18,6 +18,7 @@ _PRINTED_DATE = re.compile(
     r"|(?P<iso>\d{4}-\d{2}-\d{2}))\b",
     re.IGNORECASE,
 )
+_BYLINE = re.compile(r"(?:by|von|par|di|por)\s+\w", re.IGNORECASE)
 _TITLE_SEPARATORS = (" | ", " - ", " – ", " — ", " :: ", " · ")
 
 
@@ -63,6 +64,18 @@ def drop_leading_title(text: str, title: str) -> tuple[str, str]:
         if sep and _same(first, head):
             return head.strip(), rest.strip()
     return title, text
+
+
+def leading_byline(text: str, max_chars: int = 120) -> tuple[str, str]:
+    """(byline, rest) when `text` opens with a short line of its own naming the author or the date, else ("", text).
+
+    `By Ana Ruiz, Genoa, May 20, 2025` above a PDF article is not a sentence of it: left in, it gets quoted.
+    """
+    first, _, rest = text.partition("\n")
+    dated = printed_date(first, within=max_chars) is not None
+    if rest.startswith("\n") and len(first) <= max_chars and (_BYLINE.match(first) or dated):
+        return first, rest.strip()
+    return "", text
 
 
 def _same(a: str, b: str) -> bool:

@@ -10,7 +10,7 @@ from reportlab.pdfgen import canvas
 
 from qa_app.documents import load_file, normalize_text
 from qa_app.library import Library
-from qa_app.metadata import drop_leading_title, printed_date, without_site_name
+from qa_app.metadata import drop_leading_title, leading_byline, printed_date, without_site_name
 from qa_app.retrieval import SearchFilters
 
 MAX = 10 * 1024 * 1024
@@ -112,9 +112,9 @@ def test_pdf_without_a_printed_date_falls_back_to_the_file_date_and_says_so(tmp_
 def test_pdf_headline_is_the_title_and_not_joined_to_the_first_sentence(tmp_path: Path) -> None:
     document = load_one(tmp_path / "strike.pdf", pdf_bytes(NEWS_PDF, title="untitled"))
     assert document.title == "Harbour strike ends after three weeks"
-    first, second = document.text.split("\n\n")[:2]
-    assert first == "By Ana Ruiz, Genoa, May 20, 2025"  # the byline is a line of its own, too
-    assert second == "The port of Genoa reopened on Monday after dockers accepted a new contract on Sunday night."
+    first = document.text.split("\n\n")[0]
+    assert first == "The port of Genoa reopened on Monday after dockers accepted a new contract on Sunday night."
+    assert document.metadata["byline"] == "By Ana Ruiz, Genoa, May 20, 2025"  # not a sentence to quote either
     assert document.text[document.page_starts[1] :].startswith("Ships queued")
     assert document.page_at(document.text.index("The union")) == 2
 
@@ -122,7 +122,7 @@ def test_pdf_headline_is_the_title_and_not_joined_to_the_first_sentence(tmp_path
 def test_pdf_metadata_title_keeps_a_different_headline_in_the_body(tmp_path: Path) -> None:
     document = load_one(tmp_path / "strike.pdf", pdf_bytes(NEWS_PDF, title="Genoa port: the strike is over"))
     assert document.title == "Genoa port: the strike is over"
-    assert document.text.startswith("Harbour strike ends after three weeks\n\nBy Ana Ruiz")
+    assert document.text.startswith("Harbour strike ends after three weeks\n\nBy Ana Ruiz")  # not a leading byline
 
 
 # --- the helpers -----------------------------------------------------------------------------------------------
@@ -145,6 +145,14 @@ def test_printed_date(text: str, expected: str | None) -> None:
 
 def test_printed_date_only_near_the_top() -> None:
     assert printed_date("x " * 400 + "May 20, 2025") is None
+
+
+def test_leading_byline() -> None:
+    assert leading_byline("By Jo Park\n\nThe text.") == ("By Jo Park", "The text.")
+    assert leading_byline("Genoa, 20 May 2025\n\nThe text.") == ("Genoa, 20 May 2025", "The text.")
+    assert leading_byline("Bystanders fled\n\nThe text.") == ("", "Bystanders fled\n\nThe text.")
+    wrapped = "By the river a sentence goes on\nand on."
+    assert leading_byline(wrapped) == ("", wrapped)
 
 
 def test_title_helpers() -> None:

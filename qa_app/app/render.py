@@ -354,6 +354,25 @@ SCROLL_SCRIPT = f"""
 </script>
 """
 
+CHART_SCRIPT = """
+<script>
+(function () {
+  // a chart's toolbar (data, PNG, spec, fullscreen): there for the mouse, not four stops on every Tab
+  if (!window.qaQuietCharts) {
+    window.qaQuietCharts = true;
+    var quiet = function () {
+      var chart = "[data-testid='stFullScreenFrame']:has([data-testid='stVegaLiteChart'])";
+      document.querySelectorAll(chart + " [data-testid='stElementToolbar'] button").forEach(function (button) {
+        if (button.tabIndex !== -1) button.tabIndex = -1;
+      });
+    };
+    new MutationObserver(quiet).observe(document.body, {childList: true, subtree: true});
+    quiet();
+  }
+})();
+</script>
+"""
+
 CHAT_SCRIPT = """
 <script>
 (function () {

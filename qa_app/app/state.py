@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from qa_app.app.render import CSS, Card, escape_markdown
+from qa_app.app.render import CHART_SCRIPT, CSS, Card, escape_markdown
 from qa_app.config import Settings, load_settings
 from qa_app.embedder import Embedder, SentenceTransformerEmbedder
 from qa_app.errors import NotFoundError, QAError
@@ -77,6 +77,7 @@ def start_page(title: str | None = None) -> Library:
     st.set_page_config(page_title=f"{title} · Newsdesk Q&A" if title else "Newsdesk Q&A", page_icon="📰", layout="wide")
     keep_chat_widgets()
     st.html(CSS)
+    st.html(CHART_SCRIPT, unsafe_allow_javascript=True)  # our own constant script: chart toolbars off the Tab order
     return open_library()
 
 
