@@ -9,9 +9,11 @@ skipped before embedding, so a killed job is completed by running it again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
+import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -40,6 +42,7 @@ class RayOptions:
     address: str | None = None
     embedders: int = 2  # actors in the embedding pool (one model each)
     cpus_per_embedder: float = 0.5  # fractional, so the pool is not starved by the read tasks on small machines
+    cpus_per_reader: float = 0.5  # so a 1-CPU node runs a reader beside its embedder
     gpus_per_embedder: float = 0.0
 
 
@@ -147,8 +150,9 @@ def index_with_ray(
         return results
     _connect(ray, options.address)
     try:
-        rows = _pipeline(ray, library, tasks, options).iter_rows()
-        results += _write_stream(library, tasks, rows, progress)
+        with contextlib.redirect_stdout(sys.stderr):  # Ray prints node and worker deaths: stdout is the JSON's
+            rows = _pipeline(ray, library, tasks, options).iter_rows()
+            results += _write_stream(library, tasks, rows, progress)
     except QAError:
         raise
     except Exception as exc:  # the cluster went away: every group committed so far is kept
@@ -193,12 +197,14 @@ def _pipeline(ray: Any, library: Library, tasks: list[ReadTask], options: RayOpt
     settings = replace(library.settings, llm_api_key="")  # workers need no secrets
     items = [{"n": t.n, "path": t.path, "part": list(t.part) if t.part else None} for t in tasks]
     dataset = ray.data.from_items(items, override_num_blocks=len(items))
-    dataset = dataset.flat_map(load_and_chunk, fn_kwargs={"settings": settings, "known": known})
+    dataset = dataset.flat_map(load_and_chunk, fn_kwargs={"settings": settings, "known": known},
+                               num_cpus=options.cpus_per_reader)  # fmt: skip
     return dataset.map_batches(
         EmbedActor,
         fn_constructor_kwargs={"settings": settings},
         batch_size=DOCS_PER_BATCH,
-        compute=ray.data.ActorPoolStrategy(size=options.embedders),
+        # down to one actor: a pool that lost a node goes on with the actors it can still place
+        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=options.embedders),
         num_cpus=options.cpus_per_embedder,
         num_gpus=options.gpus_per_embedder,
     )
