@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from qa_app.cli import app
-from qa_app.config import Settings
-from qa_app.errors import LoadError
+from qa_app.config import Settings, load_settings
+from qa_app.errors import ConfigError, LoadError
 from qa_app.fetch import canonical_url, check_url, fetch_document, fetch_documents, is_url
 from qa_app.library import Library
 from tests.news_site import NewsSite, Page, article_html
@@ -164,3 +164,15 @@ def test_cli_indexes_files_and_urls_together(
     assert by_source[site.url("/bridge")]["status"] == "indexed"
     assert by_source[site.url("/bridge")]["title"] == "Harbor bridge closes for repairs"
     assert by_source["chess.txt"]["status"] == "indexed"
+
+
+@pytest.mark.parametrize(("raw", "allowed"), [("1", True), ("true", True), ("Yes", True), ("0", False), ("off", False)])
+def test_allow_private_urls_is_read_as_a_boolean(raw: str, allowed: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_APP_ALLOW_PRIVATE_URLS", raw)
+    assert load_settings().allow_private_urls is allowed
+
+
+def test_a_bad_boolean_setting_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_APP_ALLOW_PRIVATE_URLS", "maybe")
+    with pytest.raises(ConfigError, match="QA_APP_ALLOW_PRIVATE_URLS='maybe' is not a valid bool"):
+        load_settings()
