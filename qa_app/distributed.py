@@ -32,6 +32,7 @@ from qa_app.records import AddResult, Failure
 log = logging.getLogger(__name__)
 
 JSONL_PART_BYTES = 4 * 1024 * 1024  # a JSONL file larger than this is read by several tasks
+_LOOPBACK = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": single-node Ray on the loopback address, as on macOS
 DOCS_PER_BATCH = 16  # documents per embedding batch (their texts are sorted by length inside it)
 
 
@@ -143,25 +144,32 @@ def index_with_ray(
 ) -> list[AddResult]:
     """Index `paths` through Ray (see the module's docstring); bad files are reported, the rest indexed."""
     options = options or RayOptions()
-    ray = _ray()
+    address = options.address or os.environ.get("RAY_ADDRESS") or None
     tasks, failures = plan(paths, library.settings)
     results = [AddResult(f.source, "failed", reason=f.reason) for f in failures]
     if not tasks:
         return results
-    _connect(ray, options.address)
+    loopback = address is None and _LOOPBACK not in os.environ
+    if loopback:  # a new local instance: Ray keeps its processes on 127.0.0.1 (read when ray is imported)
+        os.environ[_LOOPBACK] = "0"
     try:
-        with contextlib.redirect_stdout(sys.stderr):  # Ray prints node and worker deaths: stdout is the JSON's
-            rows = _pipeline(ray, library, tasks, options).iter_rows()
-            results += _write_stream(library, tasks, rows, progress)
-    except QAError:
-        raise
-    except Exception as exc:  # the cluster went away: every group committed so far is kept
-        raise QAError(
-            f"the Ray job failed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-            "what was committed is kept: run the same command again to finish"
-        ) from exc
+        ray = _ray()
+        _connect(ray, address)
+        try:
+            with contextlib.redirect_stdout(sys.stderr):  # Ray prints node and worker deaths: stdout is the JSON's
+                rows = _pipeline(ray, library, tasks, options).iter_rows()
+                results += _write_stream(library, tasks, rows, progress)
+        except QAError:
+            raise
+        except Exception as exc:  # the cluster went away: every group committed so far is kept
+            reason = str(exc).splitlines()[0] if str(exc) else ""
+            raise QAError(f"the Ray job failed ({type(exc).__name__}: {reason}); what was committed is kept: "
+                          "run the same command again to finish") from exc  # fmt: skip
+        finally:
+            ray.shutdown()
     finally:
-        ray.shutdown()
+        if loopback:
+            del os.environ[_LOOPBACK]
     return results
 
 
@@ -175,7 +183,6 @@ def _ray() -> Any:
 
 
 def _connect(ray: Any, address: str | None) -> None:
-    address = address or os.environ.get("RAY_ADDRESS") or None
     kwargs: dict[str, Any] = {"log_to_driver": False, "configure_logging": False, "include_dashboard": False}
     for name in ("ray", "ray.data"):  # Ray Data logs each stage and its tuning hints on stderr
         logging.getLogger(name).setLevel(logging.ERROR)
