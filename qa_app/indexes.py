@@ -89,6 +89,9 @@ class DerivedIndexes:
         Call with the write lock held, after `current()` loaded the generation before the write.
         """
         vectors, lexical = self._vectors, self._lexical
+        if vectors is not None and not len(vectors) and vectors.dimension != self.dimension():
+            # read while the store was empty (dimension 1); the first write recorded the model's dimension
+            vectors = VectorIndex(self.dimension(), nprobe=self._settings.ivf_nprobe)
         if vectors is None or self._generation != change.generation - 1:
             self._generation, lexical = -1, None
             vectors = self.current_vectors()
@@ -97,7 +100,7 @@ class DerivedIndexes:
             vectors.add(change.added_ids, change.added_vectors)
             if not vectors.suits(self._settings.ivf_threshold):  # grew or shrank past a threshold: migrate
                 vectors = self._rebuild_vectors()
-        self._generation = change.generation
+        self._vectors, self._generation = vectors, change.generation
         self._save(vectors, change.generation)
         self._lexical = self._updated_lexical(lexical, change)
         self._save_lexical(self._lexical, change.generation)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 from qa_app import ingest
 from qa_app.config import Settings
-from qa_app.documents import jsonl_parts, load_files, load_jsonl_part
+from qa_app.documents import jsonl_parts, load_files, load_jsonl_part, make_document
 from qa_app.library import Library
 from tests.articles import write_articles
 from tests.fakes import HashingEmbedder
@@ -76,3 +77,27 @@ def test_jsonl_line_ranges_load_as_the_whole_file_does(tmp_path: Path, part_byte
         failures += bad
     assert docs == whole_docs
     assert failures == whole_failures and failures[0].source == "feed.jsonl line 3"
+
+
+def test_a_library_that_read_the_empty_index_then_writes_searches_what_it_wrote(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Fresh install: the Chat page's warm-up searches the empty index, then the Library page uploads.
+    library = Library(Settings(index_dir=tmp_path / "index"), embedder=HashingEmbedder())
+    try:
+        assert library.search("anything") == [] and library.counts() == (0, 0)
+        with caplog.at_level(logging.WARNING, logger="qa_app.indexes"):
+            results = library.add([make_document(title="Harbour", text="The harbour reopened. Boats came back.",
+                                                 source="harbour.txt")])  # fmt: skip
+        assert [r.status for r in results] == ["indexed"]
+        assert caplog.records == []  # updated in place, not rebuilt from SQLite as if a file were stale
+        vectors, lexical = library.indexes.current()
+        assert vectors.dimension == HashingEmbedder().dimension and len(vectors) == len(lexical) == 1
+        assert library.search("harbour boats", k=1)[0].title == "Harbour"
+    finally:
+        library.close()
+    reopened = Library(Settings(index_dir=tmp_path / "index"), embedder=HashingEmbedder())
+    try:
+        assert reopened.search("harbour boats", k=1)[0].title == "Harbour"
+    finally:
+        reopened.close()

@@ -112,7 +112,7 @@ def test_the_library_migrates_to_ivf_and_back_as_it_grows_and_shrinks(tmp_path: 
     library.add(articles(40))
     assert saved_kind(library) == "flat"
     library.add(articles(30, first=40))
-    assert saved_kind(library) == "ivf"
+    assert saved_kind(library) == "ivf" and library.indexes.current()[0].kind == "ivf"  # searched as saved
     assert library.search("What did town55 approve?", k=1)[0].title == "Town55 approves plan55"
     reopened = Library(settings, embedder=HashingEmbedder())  # loads the saved IVF file as it is
     assert reopened.search("plan12 cost", k=1)[0].title == "Town12 approves plan12"
