@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 import perf_data
 
-from qa_app.chunking import ChunkSpan
 from qa_app.config import load_settings
 from qa_app.documents import make_document
 from qa_app.embedder import SentenceTransformerEmbedder
 from qa_app.library import Library
+from qa_app.records import ChunkSpan
 from qa_app.store import NewDocument, Store
 
 PARAGRAPHS_PER_CHUNK = 2

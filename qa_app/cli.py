@@ -25,8 +25,7 @@ from qa_app.fetch import fetch_documents, is_url
 from qa_app.integrity import check_index
 from qa_app.library import Library
 from qa_app.library import Progress as AddProgress
-from qa_app.records import AddResult
-from qa_app.retrieval import SearchFilters
+from qa_app.records import AddResult, SearchFilters
 from qa_app.terminal import EscapingStream, unescaped
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Newsdesk Q&A: grounded answers over news articles.")

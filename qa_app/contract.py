@@ -7,8 +7,7 @@ from typing import Any
 
 from qa_app.documents import parse_date
 from qa_app.errors import QAError
-from qa_app.records import AddResult, Answer, Document, DocumentInfo, Passage
-from qa_app.retrieval import SearchFilters
+from qa_app.records import AddResult, Answer, Document, DocumentInfo, Passage, SearchFilters
 
 JSON = dict[str, Any]
 

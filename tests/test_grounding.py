@@ -14,8 +14,7 @@ from qa_app.embedder import SentenceTransformerEmbedder
 from qa_app.errors import QAError
 from qa_app.generative import LLMConfig
 from qa_app.grounding import AnswerStream, SentenceBuffer, SupportChecker, is_refusal
-from qa_app.records import Answer, Citation, Passage
-from qa_app.retrieval import Query
+from qa_app.records import Answer, Citation, Passage, Query
 from tests.fake_llm_server import FakeLLM
 
 QUESTION = "How much will the bridge repairs cost?"
