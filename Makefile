@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: install run test index chromium lint format bench bench-quality bench-peer test-onnx train-scorer clean
+.PHONY: install run test index chromium lint format bench bench-quality bench-peer test-onnx train-scorer train-reader clean
 
 install: $(STAMP)
 
@@ -50,6 +50,12 @@ train-scorer: install
 	$(BIN)/pip install --quiet -e '.[train]'
 	$(BIN)/python -m training.build_dataset --data $(SQUAD)
 	$(BIN)/python -m training.train_scorer
+
+# The answer reader (a cross-encoder over the scorer's top sentences), after train-scorer's cache: ~60 min on
+# 2 busy cores with one torch thread (THREADS=2 on a quiet machine). Writes qa_app/models/answer_reader/.
+THREADS ?= 1
+train-reader: install
+	$(BIN)/python -m training.train_reader --threads $(THREADS)
 
 bench: install
 	$(BIN)/python benchmarks/perf.py

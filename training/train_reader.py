@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pickle
 import platform
 import random
@@ -172,6 +173,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
                         help="torch threads (1 is faster when other processes keep the cores busy)")  # fmt: skip
     args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the packaged weights only; nothing is downloaded
     started = time.perf_counter()
     torch.manual_seed(SEED)
     torch.set_num_threads(args.threads)
