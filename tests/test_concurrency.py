@@ -1,4 +1,4 @@
-"""Two `qa-app index` writers and four reader processes on one index directory at the same time.
+"""Two `qa-app index` writers and two reader processes on one index directory at the same time.
 
 Nothing may be lost or duplicated, no process may fail, every passage a reader gets must be its
 document's text, and readers must see the writers' documents without being restarted.
@@ -29,12 +29,13 @@ from tests.reliability_helpers import (
 )
 
 ARTICLES_PER_WRITER = 130  # with 5 two-chunk articles: 135 chunks, two commits each (the CLI commits every 128)
-READERS = 4
+READERS = 2  # each reader process imports the model; two show what four did (see README, "Concurrency")
 QUESTIONS = {
     "harbor": ["How often do ferries cross from the harbor during the works?", "When will the new ferry dock open?"],
     "orchard": ["How many tonnes of apples did the orchards pick?", "Did cider sales rise at the orchard cooperative?"],
 }
-AFTER_WRITERS = 6  # operations every reader must finish after both writers are done
+# operations every reader must finish after both writers are done: any three in a row ask of both topics
+AFTER_WRITERS = 3
 
 
 class _Lines:
@@ -58,18 +59,18 @@ class _Lines:
 
 
 def _start(argv: list[str], log: Path) -> subprocess.Popen:
-    # six processes share two cores: one compute thread each, or torch's thread pools spin against each other
+    # four processes share two cores: one compute thread each, or torch's thread pools spin against each other
     env = {**child_env(), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE, stderr=log.open("wb"), cwd=ROOT,
                             env=env, text=True)  # fmt: skip
 
 
-def test_two_writers_and_four_readers_share_one_index(tmp_path: Path, model: SentenceTransformerEmbedder) -> None:
+def test_two_writers_and_two_readers_share_one_index(tmp_path: Path, model: SentenceTransformerEmbedder) -> None:
     index_dir, stop = tmp_path / "index", tmp_path / "stop-readers"
     sets = {}
     for n, topic in enumerate(QUESTIONS):
         folder = tmp_path / topic
-        articles = generate_articles(ARTICLES_PER_WRITER, seed=100 + n, topic=topic, long_every=26, words=(35, 55))
+        articles = generate_articles(ARTICLES_PER_WRITER, seed=100 + n, topic=topic, long_every=26, words=(25, 40))
         write_corpus(folder, articles)
         sets[topic] = set(doc_ids_of(folder))
     assert not sets["harbor"] & sets["orchard"]
