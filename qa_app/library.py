@@ -18,6 +18,7 @@ from qa_app.index import VectorIndex
 from qa_app.indexes import DerivedIndexes
 from qa_app.ingest import PreparedDocument, Progress, ProgressCallback
 from qa_app.lexical import LexicalIndex
+from qa_app.query_encoder import QueryEncoder
 from qa_app.records import AddResult, Answer, Citation, Document, DocumentInfo, Passage
 from qa_app.retrieval import Query, SearchFilters, build_query, search
 from qa_app.spelling import Speller
@@ -41,6 +42,12 @@ class Library:
         self.embedder: Embedder = embedder or SentenceTransformerEmbedder(
             self.settings.embedding_model, backend=self.settings.embedding_backend
         )
+        # questions through the ONNX export of the same model when there is one: no torch on the answer path
+        self._questions: Embedder = (
+            QueryEncoder(self.embedder)
+            if isinstance(self.embedder, SentenceTransformerEmbedder) and self.embedder.backend == "torch"
+            else self.embedder
+        )
         self._store = Store(self.index_dir / DB_NAME)
         self._store.check_model(self.embedder.name)
         self._write_lock = WriteLock(self.index_dir, self.settings.lock_timeout)
@@ -61,7 +68,7 @@ class Library:
     def warm_up(self) -> None:
         """Load the model and the search indexes now, so the first question does not wait for them."""
         try:
-            self.embedder.embed(["warm up"])
+            self._questions.embed(["warm up"])
             self._indexes()
             self._composer.warm_up()
         except Exception as exc:  # best effort: the first question loads again and reports any error
@@ -142,7 +149,7 @@ class Library:
             if self._speller is None or self._speller[0] is not lexical:
                 self._speller = (lexical, Speller(lexical.vocabulary()))
             speller = self._speller[1]
-        return build_query(self.embedder, question, history, speller.corrections(question))
+        return build_query(self._questions, question, history, speller.corrections(question))
 
     def retrieve(self, query: Query, k: int | None = None, filters: SearchFilters | None = None) -> list[Passage]:
         """The passages for a prepared `query` (see `query`), best first."""
@@ -202,6 +209,8 @@ class Library:
         results += known
         for prepared in ingest.prepare_groups(pending, self.embedder, self.settings, progress, _WRITE_GROUP_CHUNKS):
             results += self.write(prepared)
+        if pending and isinstance(self._questions, QueryEncoder):
+            self._questions.export()  # the torch model is loaded now; once per machine and model
         return results
 
     def new_documents(self, documents: Iterable[Document]) -> tuple[list[Document], list[AddResult]]:
