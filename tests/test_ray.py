@@ -111,9 +111,9 @@ def test_local_ray_builds_the_index_in_process_indexing_builds(corpus: Path, ref
 # ---- a two-node cluster on this machine ------------------------------------------------------------------
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    """A head and a second node on 127.0.0.1, 1 CPU each (tests/ray_cluster.py)."""
+    """A head and a second node on 127.0.0.1, 1 CPU each (tests/ray_cluster.py); the last test kills the second."""
     with two_node_cluster(cpus_per_node=1) as running:
         for node in (running.head, running.worker):
             assert listening_addresses(node) and listening_addresses(node) <= LOOPBACK
@@ -134,6 +134,26 @@ def _wait_for_job_work_on(node: subprocess.Popen, job: subprocess.Popen, timeout
                 return working[0]
         time.sleep(0.2)
     raise AssertionError(f"no read task or embedding actor of the job ran on the second node (exit {job.poll()})")
+
+
+def test_two_node_cluster_indexes_through_its_address(corpus: Path, reference, cluster: Cluster, tmp_path: Path,
+                                                      model: SentenceTransformerEmbedder) -> None:  # fmt: skip
+    """`qa-app index --ray ADDRESS` uses both nodes and builds the in-process index."""
+    index_dir = tmp_path / "cluster-index"
+    argv = [str(QA_APP), "index", str(corpus), "--index-dir", str(index_dir), "--json", "--ray", cluster.address]
+    job = subprocess.Popen(argv, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_job_work_on(cluster.worker, job)
+        out, err = job.communicate(timeout=300)
+    finally:
+        job.kill()
+    assert job.returncode == 0, err
+    assert _failures_json(json.loads(out)["results"]) == _failures(reference[1])
+    library = Library(Settings(index_dir=index_dir), embedder=model)
+    try:
+        assert_same_index(library, reference[0])
+    finally:
+        library.close()
 
 
 def test_two_node_cluster_losing_its_worker_node_mid_job(corpus: Path, reference, cluster: Cluster, tmp_path: Path,
