@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import ipaddress
 import json
 import os
 import re
@@ -294,6 +295,9 @@ def serve(
 ) -> None:
     """Start the web app (Streamlit)."""
     settings = load_settings(index_dir=index_dir)
+    warning = exposure_warning(host, settings.admin_token)
+    if warning:
+        err.print(f"warning: {warning}", markup=False, highlight=False)
     env = {**os.environ, "QA_APP_INDEX_DIR": str(Path(settings.index_dir).resolve())}
     page = Path(__file__).parent / "app" / "Chat.py"
     # no Streamlit "magic" (see .streamlit/config.toml: it parses each script with ast, unsafe across threads)
@@ -314,6 +318,18 @@ def api(
     from qa_app.api import serve as serve_api  # FastAPI and uvicorn load only for this command
 
     serve_api(load_settings(index_dir=index_dir), host=host, port=port)
+
+
+def exposure_warning(host: str, admin_token: str) -> str | None:
+    """What to tell someone who serves the app beyond this machine without an admin token, or None."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        loopback = False
+    if loopback or admin_token:
+        return None
+    return (f"serving on {host} without QA_APP_ADMIN_TOKEN: anyone who can reach this address can upload and "
+            "delete articles; set QA_APP_ADMIN_TOKEN, or bind 127.0.0.1")  # fmt: skip
 
 
 def main() -> None:

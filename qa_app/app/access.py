@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import hmac
+import math
 import os
+import time
+from collections.abc import MutableMapping
+from typing import Any
 
 import streamlit as st
 
 TOKEN_NAME = "QA_APP_ADMIN_TOKEN"
+_FAILURES = "admin_token_failures"  # (wrong tokens so far, monotonic time of the next allowed try)
+_FREE_TRIES = 2  # typing mistakes cost nothing; from the third wrong token on, each doubles the wait
+_MAX_WAIT = 60.0
+clock = time.monotonic  # a test freezes it
 
 
 def admin_token() -> str | None:
@@ -35,8 +43,28 @@ def can_edit() -> bool:
     with st.form("unlock"):
         given = st.text_input("Admin token", type="password", key="admin_token_input")
         if st.form_submit_button("Unlock editing", icon=":material/lock_open:"):
-            if token_matches(given, token):
+            wait = seconds_to_wait(st.session_state, clock())
+            if wait > 0:  # refused without comparing: guessing costs time
+                st.error(f"Too many wrong tokens: try again in {math.ceil(wait)} s.")
+            elif token_matches(given, token):
                 st.session_state.admin_unlocked = True
+                st.session_state.pop(_FAILURES, None)
                 st.rerun()
-            st.error("That token is not right.")
+            else:
+                record_failure(st.session_state, clock())
+                st.error("That token is not right.")
     return False
+
+
+def seconds_to_wait(state: MutableMapping[str, Any], now: float) -> float:
+    """How long this session must wait before its next token is even compared (0: it may try now)."""
+    _, retry_at = state.get(_FAILURES, (0, 0.0))
+    return max(0.0, retry_at - now)
+
+
+def record_failure(state: MutableMapping[str, Any], now: float) -> None:
+    """One more wrong token: the wait before the next try doubles from the third (1, 2, 4 … 60 s)."""
+    failures, _ = state.get(_FAILURES, (0, 0.0))
+    failures += 1
+    delay = 0.0 if failures <= _FREE_TRIES else min(2.0 ** (failures - _FREE_TRIES - 1), _MAX_WAIT)
+    state[_FAILURES] = (failures, now + delay)

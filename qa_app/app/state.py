@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 import streamlit as st
 
@@ -15,15 +17,32 @@ from qa_app.errors import NotFoundError, QAError
 from qa_app.library import Library
 from qa_app.records import Answer, Document, SearchFilters
 
+T = TypeVar("T")
+
 CHAT_PAGE = "Chat.py"
 LIBRARY_PAGE = "pages/1_Library.py"
 ARTICLE_PAGE = "pages/2_Article.py"
 
 
+# The shared heavy objects live in this process-wide registry, not only in st.cache_resource: any client can send
+# Streamlit's "clear_cache" message, and each clear used to open another Library (a SQLite handle, its indexes)
+# and load another model (~57 MB) while the dropped ones, perhaps still answering, could not be closed safely.
+_SHARED: dict[tuple, object] = {}
+_SHARED_LOCK = threading.RLock()  # get_library makes the embedder under it
+
+
+def _shared(key: tuple, make: Callable[[], T]) -> T:
+    """The one object of this process under `key`, made on first use."""
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = make()
+        return _SHARED[key]  # type: ignore[return-value]
+
+
 @st.cache_resource(show_spinner=False)
 def get_embedder(model: str, backend: str = "torch") -> Embedder:
     """One model per process and backend, whatever index it serves (it loads lazily, on the first question)."""
-    return SentenceTransformerEmbedder(model, backend=backend)
+    return _shared(("embedder", model, backend), lambda: SentenceTransformerEmbedder(model, backend=backend))
 
 
 @st.cache_resource(show_spinner="Opening the index…")
@@ -33,9 +52,23 @@ def get_library(settings: Settings) -> Library:
     The model and the indexes load in the background at once, while the reader reads the page and types,
     instead of on the first question (importing the model alone takes ~6 s).
     """
-    library = Library(settings, embedder=get_embedder(settings.embedding_model, settings.embedding_backend))
-    threading.Thread(target=library.warm_up, name="qa-app-warm-up", daemon=True).start()
-    return library
+
+    def make() -> Library:
+        library = Library(settings, embedder=get_embedder(settings.embedding_model, settings.embedding_backend))
+        threading.Thread(target=library.warm_up, name="qa-app-warm-up", daemon=True).start()
+        return library
+
+    return _shared(("library", settings), make)
+
+
+def forget_shared() -> None:
+    """Close and drop the shared Libraries (tests only: a server keeps them for its lifetime)."""
+    with _SHARED_LOCK:
+        for key, value in list(_SHARED.items()):
+            if key[0] == "library":
+                value.close()  # type: ignore[attr-defined]
+                del _SHARED[key]
+    get_library.clear()
 
 
 def settings() -> Settings:
@@ -86,10 +119,15 @@ def keep_chat_widgets() -> None:
 
     Streamlit forgets the state of widgets a run does not draw; writing a value back under its key
     at the top of every page keeps it (the documented way to preserve widget state across pages).
+    Only our own keys are visited (the sidebar's, and a rating's per turn): listing the session state would read
+    every widget id a client sent, and one that no widget of ours has raises KeyError.
     """
-    for key in list(st.session_state):
-        if key in _KEPT_WIDGETS or str(key).startswith("feedback-"):
-            st.session_state[key] = st.session_state[key]
+    for key in (*_KEPT_WIDGETS, *(f"feedback-{turn.id}" for turn in turns())):
+        try:
+            value = st.session_state[key]
+        except KeyError:  # not drawn yet, or sent by a client without a widget behind it
+            continue
+        st.session_state[key] = value
 
 
 @dataclass
