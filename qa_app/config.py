@@ -62,6 +62,7 @@ class Settings:
     llm_timeout: float = 30.0  # seconds to connect, and to wait for each piece of the stream
     llm_retries: int = 2  # extra attempts after a 5xx answer or a refused connection, with backoff
     llm_max_tokens: int = 400
+    llm_drop_unsupported: bool = False  # leave unsupported generated sentences out (default: shown, marked)
     llm_min_support: float = 0.5  # cosine of a generated sentence to its best quote (calibrated, see README)
     # the HTTP API, article URLs and feeds (see README, "HTTP API" and "Article URLs and news feeds")
     admin_token: str = field(default="", repr=False)  # QA_APP_ADMIN_TOKEN: API writes need it; never printed

@@ -262,10 +262,11 @@ class AnswerStream:
 
     def __init__(
         self, extractive: Answer, config: LLMConfig | None, checker: SupportChecker | None = None,
-        history: Sequence[str] = (), max_sentences: int = 4,
+        history: Sequence[str] = (), max_sentences: int = 4, drop_unsupported: bool = False,
     ) -> None:  # fmt: skip
         self.extractive, self.config, self.checker = extractive, config, checker
         self.history, self.max_sentences = history, max_sentences
+        self.drop_unsupported = drop_unsupported  # leave unsupported sentences out instead of marking them
         self.sentences: list[AnswerSentence] = []
         self._answer: Answer | None = None
         self._events = self._run()
@@ -307,7 +308,8 @@ class AnswerStream:
         for sentence in map(checker.check_sentence, raw):
             if sentence is not None:
                 self.sentences.append(sentence)
-                yield sentence
+                if sentence.supported or not self.drop_unsupported:
+                    yield sentence
 
     def _assemble(self, checker: SupportChecker) -> Answer | None:
         """The generative answer, or None when no sentence of it is supported."""
@@ -318,10 +320,13 @@ class AnswerStream:
                            sentences=sentences)  # fmt: skip
         if not any(s.supported and s.citations for s in sentences):
             return None
+        failed = sum(not s.supported for s in sentences)
+        outcome = "were left out" if self.drop_unsupported else "are marked unsupported"
+        notes = (f"{failed} of {len(sentences)} generated sentences are not supported by the passages they cite "
+                 f"and {outcome}.",) if failed else ()  # fmt: skip
+        if self.drop_unsupported:
+            sentences = tuple(s for s in sentences if s.supported)
         parts = [f"{s.text} " + "".join(f"[{n}]" for n in s.citations) if s.citations else
                  s.text if s.supported else f"{s.text} [unsupported]" for s in sentences]  # fmt: skip
-        failed = sum(not s.supported for s in sentences)
-        notes = (f"{failed} of {len(sentences)} generated sentences are not supported by the passages they cite "
-                 "and are marked unsupported.",) if failed else ()  # fmt: skip
         return replace(base, text=" ".join(parts), answered=True, citations=tuple(checker.citations), notes=notes,
                        mode="generative", sentences=sentences)  # fmt: skip

@@ -131,7 +131,8 @@ class Library:
         if not config.enabled:
             return AnswerStream(extractive, None)
         checker = SupportChecker(self._composer, query, passages, self._citation_matches, self.settings.llm_min_support)
-        return AnswerStream(extractive, config, checker, history, self.settings.max_answer_sentences)
+        return AnswerStream(extractive, config, checker, history, self.settings.max_answer_sentences,
+                            drop_unsupported=self.settings.llm_drop_unsupported)  # fmt: skip
 
     @property
     def composer(self) -> Composer:
