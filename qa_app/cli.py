@@ -301,7 +301,8 @@ def serve(
     env = {**os.environ, "QA_APP_INDEX_DIR": str(Path(settings.index_dir).resolve())}
     page = Path(__file__).parent / "app" / "Chat.py"
     # no Streamlit "magic" (see .streamlit/config.toml: it parses each script with ast, unsafe across threads)
-    command = [sys.executable, "-m", "streamlit", "run", str(page), "--server.port", str(port),
+    # Streamlit's `run`, with the page's modules and models loading while the server starts (app/server.py)
+    command = [sys.executable, "-m", "qa_app.app.server", str(page), "--server.port", str(port),
                "--server.address", host, "--server.headless", "true",
                "--browser.gatherUsageStats", "false",
                "--runner.magicEnabled", "false"]  # fmt: skip
