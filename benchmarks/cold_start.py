@@ -66,9 +66,13 @@ def summary(values: Sequence[float]) -> dict:
             "values": [round(v, 4) for v in values]}  # fmt: skip
 
 
+READER_ENV: dict[str, str] = {}  # --no-reader: {"QA_APP_ANSWER_READER": "0"}
+
+
 def variant_env(code_root: Path) -> dict[str, str]:
     """This environment, offline and extractive, importing qa_app from `code_root`."""
-    return {**os.environ, "PYTHONPATH": str(code_root), "HF_HUB_OFFLINE": "1", "QA_APP_LLM_BASE_URL": ""}
+    return {**os.environ, "PYTHONPATH": str(code_root), "HF_HUB_OFFLINE": "1", "QA_APP_LLM_BASE_URL": "",
+            **READER_ENV}  # fmt: skip
 
 
 def cli_ask(code_root: Path, index_dir: Path) -> float:
@@ -121,12 +125,14 @@ def streamlit(code_root: Path, index_dir: Path, repeats: int) -> dict[str, dict]
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import perf_ui
 
-    saved = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = str(code_root)  # perf_ui's server inherits this environment
+    saved = os.environ.get("PYTHONPATH"), perf_ui.ROOT
+    os.environ.update(PYTHONPATH=str(code_root), **READER_ENV)  # perf_ui's server inherits this environment
+    perf_ui.ROOT = code_root  # the server's cwd: `python -m streamlit` puts it first on sys.path
     try:
-        ui = perf_ui.streamlit_first_answer(index_dir, perf_ui.QUESTIONS[:1], repeats)
+        ui = perf_ui.streamlit_first_answer(index_dir, perf_ui.QUESTIONS[:2], repeats)
     finally:
-        os.environ.pop("PYTHONPATH") if saved is None else os.environ.update(PYTHONPATH=saved)
+        os.environ.pop("PYTHONPATH") if saved[0] is None else os.environ.update(PYTHONPATH=saved[0])
+        perf_ui.ROOT = saved[1]
     after = [first - healthy for first, healthy in zip(ui["first_answer_s"], ui["healthy_s"], strict=True)]
     return {"streamlit_healthy_s": summary(ui["healthy_s"]), "streamlit_first_answer_s": summary(ui["first_answer_s"]),
             "streamlit_first_after_ready_s": summary(after), "streamlit_load_1m": summary(ui["load_1m"])}  # fmt: skip
@@ -136,7 +142,7 @@ def measure(variants: dict[str, Path], index_dir: Path, repeats: int, ui_repeats
     results: dict[str, dict] = {name: {"cli": [], "stages": {}, "loaded": [], "load_1m": []} for name in variants}
     for root in variants.values():  # warm the disk cache; makes the ONNX export if missing
         cli_ask(root, index_dir)
-    for run in range(repeats):
+    for run in range(repeats):  # 0 with --ui-only
         for name, root in variants.items():
             results[name]["load_1m"].append(os.getloadavg()[0])
             results[name]["cli"].append(cli_ask(root, index_dir))
@@ -148,9 +154,11 @@ def measure(variants: dict[str, Path], index_dir: Path, repeats: int, ui_repeats
                   f"{results[name]['load_1m'][-1]:.1f}", file=sys.stderr)  # fmt: skip
     figures = {}
     for name, r in results.items():
-        figures[name] = {"cli_ask_s": summary(r["cli"]), "load_1m": summary(r["load_1m"]),
-                         "heavy_imported": r["loaded"],
-                         **{f"split_{stage}_s": summary(v) for stage, v in r["stages"].items()}}  # fmt: skip
+        figures[name] = {}
+        if r["cli"]:
+            figures[name] = {"cli_ask_s": summary(r["cli"]), "load_1m": summary(r["load_1m"]),
+                             "heavy_imported": r["loaded"],
+                             **{f"split_{stage}_s": summary(v) for stage, v in r["stages"].items()}}  # fmt: skip
         if ui_repeats:
             figures[name].update(streamlit(variants[name], index_dir, ui_repeats))
     return figures
@@ -175,22 +183,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--ui-repeats", type=int, default=3, help="Streamlit runs per variant (0: none)")
     parser.add_argument("--no-ui", action="store_true", help="skip the Streamlit figures")
+    parser.add_argument("--ui-only", action="store_true", help="skip the CLI figures")
+    parser.add_argument("--no-reader", action="store_true", help="QA_APP_ANSWER_READER=0: the scorer alone answers")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if args.no_reader:
+        READER_ENV["QA_APP_ANSWER_READER"] = "0"
     info = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": platform.platform(),
             "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
             "python": platform.python_version(), "question": QUESTION, "uptime_at_start": uptime(),
-            "baseline": args.baseline}  # fmt: skip
+            "baseline": args.baseline, "answer_reader": not args.no_reader}  # fmt: skip
     ui_repeats = 0 if args.no_ui else args.ui_repeats
+    repeats = 0 if args.ui_only else args.repeats
     with tempfile.TemporaryDirectory(prefix="cold-start-") as tmp:
         index_dir = args.index_dir or Path(tmp) / "index"
         if args.index_dir is None:
             build_index(index_dir)
         if args.baseline:
             with checkout(args.baseline) as old:
-                figures = measure({"baseline": old, "now": ROOT}, index_dir, args.repeats, ui_repeats)
+                figures = measure({"baseline": old, "now": ROOT}, index_dir, repeats, ui_repeats)
         else:
-            figures = measure({"now": ROOT}, index_dir, args.repeats, ui_repeats)
+            figures = measure({"now": ROOT}, index_dir, repeats, ui_repeats)
     info["uptime_at_end"] = uptime()
     print_table(figures)
     print(f"start: {info['uptime_at_start']}\nend:   {info['uptime_at_end']}")
