@@ -48,7 +48,7 @@ class Library:
             if isinstance(self.embedder, SentenceTransformerEmbedder) and self.embedder.backend == "torch"
             else self.embedder
         )
-        self._store = Store(self.index_dir / DB_NAME)
+        self._store = Store(self.index_dir / DB_NAME, self.settings.sentence_vectors)
         self._store.check_model(self.embedder.name)
         self._write_lock = WriteLock(self.index_dir, self.settings.lock_timeout)
         self._lock = threading.RLock()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa_app import vector_codec
 from qa_app.errors import (
     DatabaseDamagedError,
     DiskFullError,
@@ -116,7 +117,6 @@ _MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
 ]  # fmt: skip
 SCHEMA_VERSION = len(_MIGRATIONS)  # the one record of it on disk is SQLite's user_version, set by each migration
 _FULL_BELOW_BYTES = 64 * 1024  # less free space than this is a full disk (SQLite's WAL index alone needs 32 KB)
-_SENTENCE_DTYPE = np.float16  # enough precision to rank sentences, half the disk
 
 
 @dataclass(frozen=True)
@@ -216,8 +216,9 @@ def _escape_like(text: str) -> str:
 class Store:
     """One SQLite database in WAL mode; safe to share between threads."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, sentence_format: str = "float16") -> None:
         self.path = path
+        self.sentence_format = vector_codec.check_format(sentence_format)  # how new sentence vectors are written
         self._lock = threading.RLock()
         # a directory this process cannot write to (a read-only mount, no permission) is opened for reading only
         read_only = not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK))
@@ -349,7 +350,7 @@ class Store:
             for item in add:
                 doc = item.document
                 title_vector = (
-                    None if item.title_vector is None else item.title_vector.astype(_SENTENCE_DTYPE).tobytes()
+                    None if item.title_vector is None else vector_codec.encode(item.title_vector, self.sentence_format)
                 )
                 db.execute(
                     "INSERT INTO documents (doc_id, title, text, source, published_at, added_at, metadata, page_starts,"
@@ -363,7 +364,7 @@ class Store:
                 if item.sentence_vectors is not None:
                     db.executemany(
                         "INSERT INTO sentences VALUES (?, ?, ?, ?)",
-                        [(doc.doc_id, start, end, vector.astype(_SENTENCE_DTYPE).tobytes())
+                        [(doc.doc_id, start, end, vector_codec.encode(vector, self.sentence_format))
                          for (start, end), vector in zip(item.sentences, item.sentence_vectors, strict=True)],
                     )  # fmt: skip
                 for ordinal, (chunk, vector) in enumerate(zip(item.chunks, item.vectors, strict=True)):
@@ -446,9 +447,10 @@ class Store:
         """Stored sentence vectors keyed by (doc_id, start, end), and title vectors keyed by doc_id."""
         marks = ",".join("?" * len(doc_ids))
         rows = self._query(f"SELECT doc_id, start, end, vector FROM sentences WHERE doc_id IN ({marks})", doc_ids)
-        sentences = {(d, s, e): np.frombuffer(v, dtype=_SENTENCE_DTYPE).astype(np.float32) for d, s, e, v in rows}
+        dim = int(self.meta("dimension") or 0)
+        sentences = {(d, s, e): vector_codec.decode(v, dim) for d, s, e, v in rows}
         rows = self._query(f"SELECT doc_id, title_vector FROM documents WHERE doc_id IN ({marks})", doc_ids)
-        titles = {d: np.frombuffer(v, dtype=_SENTENCE_DTYPE).astype(np.float32) for d, v in rows if v is not None}
+        titles = {d: vector_codec.decode(v, dim) for d, v in rows if v is not None}
         return sentences, titles
 
     def chunk_texts(self, ids: Sequence[int] | None = None) -> tuple[np.ndarray, list[str]]:

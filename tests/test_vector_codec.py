@@ -1,0 +1,92 @@
+"""Sentence and title vectors stored as float16 (default) or int8 (QA_APP_SENTENCE_VECTORS=int8)."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa_app import vector_codec
+from qa_app.config import DB_NAME, Settings, load_settings
+from qa_app.embedder import SentenceTransformerEmbedder
+from qa_app.errors import ConfigError
+from qa_app.library import Library
+from qa_app.records import Document, text_doc_id
+from tests.conftest import CORPUS
+from tests.fakes import HashingEmbedder
+
+QUESTION = "Who rejected the proposal to send US troops into Mexico?"
+
+
+def _unit(seed: int, dimension: int = 384) -> np.ndarray:
+    vector = np.random.default_rng(seed).normal(size=dimension).astype(np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_round_trips(seed: int) -> None:
+    vector = _unit(seed)
+    half = vector_codec.encode(vector)
+    assert len(half) == 768 and np.array_equal(vector_codec.decode(half, 384), vector.astype(np.float16))
+    small = vector_codec.encode(vector, "int8")
+    assert len(small) == 386
+    back = vector_codec.decode(small, 384)
+    step = float(np.abs(vector).max()) / 127
+    assert np.abs(back - vector).max() <= step * 0.51
+    assert float(back @ vector / np.linalg.norm(back)) > 0.9999
+
+
+def test_a_zero_vector_stays_zero() -> None:
+    zero = np.zeros(384, dtype=np.float32)
+    assert not vector_codec.decode(vector_codec.encode(zero, "int8"), 384).any()
+
+
+def test_unknown_format_names_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_APP_SENTENCE_VECTORS", "int4")
+    with pytest.raises(ConfigError, match=r"QA_APP_SENTENCE_VECTORS='int4' is unknown; use one of float16, int8"):
+        Library(load_settings(index_dir=tmp_path / "index"), embedder=HashingEmbedder())
+
+
+def _document(title: str, text: str) -> Document:
+    return Document(doc_id=text_doc_id(text), title=title, text=text, source=f"{title}.txt")
+
+
+def _blob_lengths(index_dir: Path) -> set[int]:
+    with sqlite3.connect(index_dir / DB_NAME) as db:
+        return {row[0] for row in db.execute("SELECT LENGTH(vector) FROM sentences")}
+
+
+def test_one_index_reads_vectors_written_under_both_settings(tmp_path: Path) -> None:
+    settings = Settings(index_dir=tmp_path / "index")
+    first = _document("Harbour reopens", "The harbour reopened on Monday. Ferries sail again at dawn.")
+    second = _document("Bridge closes", "The old bridge closed for repairs. Traffic goes by the ring road.")
+    with_float16 = Library(settings, embedder=HashingEmbedder())
+    with_float16.add([first])
+    with_float16.close()
+    with_int8 = Library(replace(settings, sentence_vectors="int8"), embedder=HashingEmbedder())
+    with_int8.add([second])
+    assert _blob_lengths(settings.index_dir) == {2 * 64, 64 + 2}
+    sentences, titles = with_int8.store.sentence_vectors([first.doc_id, second.doc_id])
+    assert {key[0] for key in sentences} == set(titles) == {first.doc_id, second.doc_id}
+    embedder = HashingEmbedder()
+    for (doc_id, start, end), vector in sentences.items():
+        text = with_int8.document(doc_id).text[start:end]
+        expected = embedder.embed([text])[0]
+        assert vector.shape == (64,) and float(vector @ expected) > 0.999 * float(np.linalg.norm(vector))
+    with_int8.close()
+
+
+def test_int8_index_answers_as_float16_does(model: SentenceTransformerEmbedder, tmp_path: Path) -> None:
+    answers = {}
+    for fmt in vector_codec.SENTENCE_FORMATS:
+        settings = Settings(index_dir=tmp_path / fmt, sentence_vectors=fmt, answer_reader=False)
+        library = Library(settings, embedder=model)
+        library.add([CORPUS])
+        answers[fmt] = library.ask(QUESTION)
+        assert _blob_lengths(settings.index_dir) == {768 if fmt == "float16" else 386}
+        library.close()
+    assert answers["int8"].answered and answers["float16"].answered
+    assert [c.quote for c in answers["int8"].citations] == [c.quote for c in answers["float16"].citations]
