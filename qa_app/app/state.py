@@ -28,11 +28,11 @@ ARTICLE_PAGE = "pages/2_Article.py"
 # Streamlit's "clear_cache" message, and each clear used to open another Library (a SQLite handle, its indexes)
 # and load another model (~57 MB) while the dropped ones, perhaps still answering, could not be closed safely.
 _SHARED: dict[tuple, object] = {}
-_SHARED_LOCK = threading.RLock()  # get_library makes the embedder under it
+_SHARED_LOCK = threading.RLock()  # reentrant: get_library's make() asks for the embedder under it
 
 
-def _shared(key: tuple, make: Callable[[], T]) -> T:
-    """The one object of this process under `key`, made on first use."""
+def shared(key: tuple, make: Callable[[], T]) -> T:
+    """The one object of this process under `key`, made on first use (`make` may ask for other shared objects)."""
     with _SHARED_LOCK:
         if key not in _SHARED:
             _SHARED[key] = make()
@@ -42,7 +42,7 @@ def _shared(key: tuple, make: Callable[[], T]) -> T:
 @st.cache_resource(show_spinner=False)
 def get_embedder(model: str, backend: str = "torch") -> Embedder:
     """One model per process and backend, whatever index it serves (it loads lazily, on the first question)."""
-    return _shared(("embedder", model, backend), lambda: SentenceTransformerEmbedder(model, backend=backend))
+    return shared(("embedder", model, backend), lambda: SentenceTransformerEmbedder(model, backend=backend))
 
 
 @st.cache_resource(show_spinner="Opening the index…")
@@ -58,17 +58,18 @@ def get_library(settings: Settings) -> Library:
         threading.Thread(target=library.warm_up, name="qa-app-warm-up", daemon=True).start()
         return library
 
-    return _shared(("library", settings), make)
+    return shared(("library", settings), make)
 
 
 def forget_shared() -> None:
-    """Close and drop the shared Libraries (tests only: a server keeps them for its lifetime)."""
+    """Close and drop the shared Libraries and what uses them, models kept (tests only: a server keeps them)."""
     with _SHARED_LOCK:
-        for key, value in list(_SHARED.items()):
-            if key[0] == "library":
-                value.close()  # type: ignore[attr-defined]
-                del _SHARED[key]
-    get_library.clear()
+        for kind in ("feeds", "library"):  # the users of a Library first
+            for key, value in list(_SHARED.items()):
+                if key[0] == kind:
+                    value.close()  # type: ignore[attr-defined]
+                    del _SHARED[key]
+    st.cache_resource.clear()
 
 
 def settings() -> Settings:

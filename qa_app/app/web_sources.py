@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from qa_app.app.render import escape_markdown
+from qa_app.app.state import shared
 from qa_app.errors import QAError
 from qa_app.feeds import Feeds
 from qa_app.fetch import fetch_document
@@ -15,8 +16,8 @@ from qa_app.records import AddResult
 
 @st.cache_resource(show_spinner=False)
 def _feeds(_library: Library, index_dir: str) -> Feeds:
-    """One Feeds per library and process (its database connection is thread-safe)."""
-    return Feeds(_library)
+    """One Feeds per library and process (its database connection is thread-safe), kept through cache clears."""
+    return shared(("feeds", _library), lambda: Feeds(_library))
 
 
 def feeds_of(library: Library) -> Feeds:
