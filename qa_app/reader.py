@@ -2,13 +2,13 @@
 
 The scorer (scorer.py) ranks every sentence of the passages from cheap features; the reader then reads only
 its top READ sentences and says how likely each one answers the question. Fine-tuned from the packaged MiniLM
-by training/train_reader.py; the weights (float16) and their manifest live in qa_app/models/answer_reader/.
+by training/train_reader.py, exported to ONNX with int8 weights; the model, its tokenizer and the manifest live in
+qa_app/models/answer_reader/.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from qa_app.embedder import one_torch_thread
 from qa_app.errors import ConfigError
 from qa_app.scorer import MODEL_DIR, AnswerScorer, SentenceView, features, logit, packaged_scorer, platt
 
@@ -33,14 +32,15 @@ def reader_text(view: SentenceView) -> str:
 
 
 class AnswerReader:
-    """Loads the fine-tuned cross-encoder once (lazily, thread-safe) and scores (question, sentence) pairs."""
+    """The fine-tuned cross-encoder, int8 ONNX, run by onnxruntime (no torch at question time); loads once."""
 
     MAX_LENGTH = 96
+    ONNX_FILE = "model.onnx"
 
     def __init__(self, path: Path = DEFAULT_READER) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._model: Any = None
+        self._session: Any = None
         self._tokenizer: Any = None
         manifest = self.path / "manifest.json"
         self.manifest: dict = json.loads(manifest.read_text(encoding="utf-8")) if manifest.exists() else {}
@@ -57,30 +57,37 @@ class AnswerReader:
 
     def _loaded(self) -> tuple[Any, Any]:
         with self._lock:
-            if self._model is None:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                import torch
-                from transformers import AutoModelForSequenceClassification, AutoTokenizer
+            if self._session is None:
+                import onnxruntime
+                from tokenizers import Tokenizer
 
+                options = onnxruntime.SessionOptions()
+                options.intra_op_num_threads = 1  # a few short pairs: see embedder.one_torch_thread
+                options.inter_op_num_threads = 1
                 try:
-                    self._tokenizer = AutoTokenizer.from_pretrained(str(self.path))
-                    model = AutoModelForSequenceClassification.from_pretrained(str(self.path), dtype=torch.float32)
-                except OSError as exc:
-                    raise ConfigError(f"cannot load the answer reader from {self.path} ({exc})") from exc
-                self._model = model.eval()
-            return self._model, self._tokenizer
+                    tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+                    self._session = onnxruntime.InferenceSession(
+                        str(self.path / self.ONNX_FILE), options, providers=["CPUExecutionProvider"]
+                    )
+                except Exception as exc:  # onnxruntime's load errors share no base class but Exception
+                    raise ConfigError(f"cannot load the answer reader from {self.path} ({exc}); reinstall") from exc
+                tokenizer.enable_truncation(self.MAX_LENGTH)
+                tokenizer.enable_padding()
+                self._tokenizer = tokenizer
+            return self._session, self._tokenizer
 
     def probabilities(self, question: str, sentences: Sequence[SentenceView]) -> np.ndarray:
-        """P(the sentence answers the question), one per sentence."""
+        """P(the sentence answers the question), one per sentence (the raw reader output, before blending)."""
         if not sentences:
             return np.zeros(0, dtype=np.float32)
-        import torch
-
-        model, tokenizer = self._loaded()
-        batch = tokenizer([question] * len(sentences), [reader_text(s) for s in sentences], padding=True,
-                          truncation=True, max_length=self.MAX_LENGTH, return_tensors="pt")  # fmt: skip
-        with one_torch_thread(), torch.inference_mode():
-            logits = model(**batch).logits[:, 0].float().numpy()
+        session, tokenizer = self._loaded()
+        encoded = tokenizer.encode_batch([(question, reader_text(s)) for s in sentences])
+        feed = {
+            "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
+        }
+        logits = session.run(None, feed)[0][:, 0].astype(np.float64)
         return (1 / (1 + np.exp(-logits))).astype(np.float32)
 
 
@@ -128,5 +135,4 @@ class AnswerJudge:
 @lru_cache(maxsize=4)
 def packaged_judge(with_reader: bool = True) -> AnswerJudge:
     """The committed scorer, with the committed reader unless `with_reader` is False; loaded once per process."""
-    with_reader = with_reader and (DEFAULT_READER / "config.json").exists()  # TODO(#11): required once trained
     return AnswerJudge(packaged_scorer(), AnswerReader(DEFAULT_READER) if with_reader else None)

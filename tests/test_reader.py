@@ -1,0 +1,76 @@
+"""The answer reader (a cross-encoder over the scorer's top sentences): committed weights load offline, score the
+same on reload, read question and sentence together, and set the abstention operating point."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qa_app.answer import Composer
+from qa_app.config import Settings
+from qa_app.embedder import SentenceTransformerEmbedder
+from qa_app.reader import DEFAULT_READER, READ, AnswerJudge, AnswerReader, packaged_judge
+from qa_app.scorer import AnswerScorer
+from tests.test_scorer import FIXED, _views
+
+
+@pytest.fixture(scope="module")
+def reader() -> AnswerReader:
+    return AnswerReader.load(DEFAULT_READER)
+
+
+def test_committed_weights_and_manifest_load_offline(reader: AnswerReader) -> None:
+    manifest = reader.manifest
+    assert manifest["read"] == READ and 0.0 <= manifest["weight"] <= 1.0 and 0.0 < manifest["threshold"] < 1.0
+    assert set(manifest["training_data"]) == {"squad-train-v1.1-from-explorer.json",
+                                              "squad-train-v2.0-first10articles.json"}  # fmt: skip
+    assert manifest["figures"]["val"]["blend"]["answered_rate"] > 0.5
+    weights = DEFAULT_READER / AnswerReader.ONNX_FILE
+    assert weights.stat().st_size < 30 * 1024 * 1024  # int8
+
+
+def test_same_scores_after_a_reload(reader: AnswerReader, model: SentenceTransformerEmbedder) -> None:
+    question, sentences, _ = FIXED[1]
+    views = _views(model, sentences)
+    again = AnswerReader.load(DEFAULT_READER)
+    assert np.allclose(reader.probabilities(question, views), again.probabilities(question, views), atol=1e-6)
+
+
+@pytest.mark.parametrize(("question", "sentences", "answer"), FIXED, ids=[q for q, _, _ in FIXED])
+def test_the_answering_sentence_is_read_as_the_answer(reader, model, question, sentences, answer) -> None:
+    probabilities = reader.probabilities(question, _views(model, sentences))
+    assert int(np.argmax(probabilities)) == answer, probabilities
+
+
+def test_a_sentence_on_the_topic_that_does_not_answer_scores_low(reader, model) -> None:
+    """What the vector scorer cannot tell apart: the same words, but not the fact asked for."""
+    question = "Which newspaper first reported the troop offer?"
+    views = _views(model, ["The troop offer was first discussed in a phone call between the two presidents.",
+                           "The Wall Street Journal first reported the offer on Friday."])  # fmt: skip
+    on_topic, answer = reader.probabilities(question, views)
+    assert answer > on_topic + 0.2, (answer, on_topic)  # raw reader output: ranked, not calibrated
+
+
+def test_the_judge_reads_only_the_scorers_best_and_keeps_the_rest_below(model) -> None:
+    question, sentences, answer = FIXED[3]
+    sentences = sentences + [f"Unrelated filler sentence number {i} about gardens." for i in range(6)]
+    views = _views(model, sentences)
+    judge = packaged_judge(True)
+    p = judge.probabilities(question, model.embed([question])[0], views, np.zeros(len(views), dtype=bool), read=2)
+    read = np.argsort(-p)[:2]
+    assert int(np.argmax(p)) == answer
+    assert all(p[i] < p[read].min() for i in range(len(p)) if i not in read)
+    captions = np.zeros(len(views), dtype=bool)
+    captions[answer] = True
+    p = judge.probabilities(question, model.embed([question])[0], views, captions)
+    assert p[answer] == 0.0 and int(np.argmax(p)) != answer
+
+
+def test_the_default_threshold_is_the_operating_point_of_the_model_in_use(model) -> None:
+    assert Settings().min_answer_score < 0  # "the model's own"
+    with_reader = Composer(model, reader=True)
+    scorer_only = Composer(model, reader=False)
+    assert with_reader.min_score == pytest.approx(AnswerReader(DEFAULT_READER).manifest["threshold"])
+    assert scorer_only.min_score == pytest.approx(AnswerScorer.load().manifest["threshold"])
+    assert Composer(model, min_score=0.3).min_score == 0.3
+    assert isinstance(with_reader.judge, AnswerJudge) and scorer_only.judge.reader is None
