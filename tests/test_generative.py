@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -387,9 +388,18 @@ def test_chat_streams_and_marks_unsupported_sentences(
         assert at.toggle(key="llm_on").value and at.text_input(key="llm_base_url").value == fake_llm.url
         at.chat_input[0].set_value(QUESTION).run()
         assert not at.exception, at.exception
-        answer = next(h.proto.body for h in at.get("html") if 'class="qa-answer"' in h.proto.body)
-        assert 'Donald Trump. <span class="qa-marker">[1]</span>' in answer
-        assert "April 26." in answer and 'class="qa-unsupported"' in answer and "“26” is not in the cited" in answer
+        pages = [h.proto.body for h in at.get("html")]
+        answer = next(body for body in pages if 'class="qa-answer"' in body)
+        supported, unsupported = answer.split("Donald Trump on April 26.")
+        # the supported sentence links its [1] to source card 1 and previews the quote; nothing marks it unsupported
+        link = re.search(r'Donald Trump\. <span class="qa-cite"><a class="qa-marker" href="#(qa-cite-\w+-1)" '
+                         r'aria-label="Source 1">\[1\]</a><span class="qa-preview" role="tooltip">“[^”]*rejected[^”]*”'
+                         r"</span></span> Claudia Sheinbaum rejected the proposal from $", supported)  # fmt: skip
+        assert link and "qa-unsupported" not in supported, supported
+        assert any(f'class="qa-card" id="{link.group(1)}"' in body for body in pages)
+        # the unsupported one gets the badge with its reason instead of a citation link
+        assert re.fullmatch(r' <span class="qa-unsupported" title="[^"]*“26” is not in the cited[^"]*" style="[^"]*">'
+                            r"unsupported</span></div>", unsupported), unsupported  # fmt: skip
         assert any("checked against its quote" in c.value for c in at.caption)
         assert any("1 of 2 generated sentences" in i.value for i in at.info)
 
