@@ -19,8 +19,8 @@ from qa_app.indexes import DerivedIndexes
 from qa_app.ingest import PreparedDocument, Progress, ProgressCallback
 from qa_app.lexical import LexicalIndex
 from qa_app.query_encoder import QueryEncoder
-from qa_app.records import AddResult, Answer, Citation, Document, DocumentInfo, Passage
-from qa_app.retrieval import Query, SearchFilters, build_query, search
+from qa_app.records import AddResult, Answer, Citation, Document, DocumentInfo, Passage, Query, SearchFilters
+from qa_app.retrieval import Reranker, RetrievalParams, build_query, retrieve
 from qa_app.spelling import Speller
 from qa_app.store import Store
 from qa_app.writelock import WriteLock
@@ -35,8 +35,12 @@ _WRITE_GROUP_CHUNKS = ingest.WRITE_GROUP_CHUNKS  # read at each add: tests shrin
 class Library:
     """An index directory: SQLite (truth), FAISS (derived, tied by generation), write lock."""
 
-    def __init__(self, settings: Settings | None = None, *, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, *, embedder: Embedder | None = None, rerank: Reranker | None = None
+    ) -> None:
+        """`rerank`, when given, reorders each search's fused passages before the per-article cap."""
         self.settings = settings or load_settings()
+        self.rerank = rerank
         self.index_dir = Path(self.settings.index_dir)
         self.index_dir.mkdir(parents=True, exist_ok=True)
         self.embedder: Embedder = embedder or SentenceTransformerEmbedder(
@@ -157,7 +161,8 @@ class Library:
         vectors, lexical = self._indexes()
         if not len(vectors):
             return []
-        return search(self._store, vectors, lexical, query, k or self.settings.top_k, self.settings, filters)
+        params = RetrievalParams.from_settings(self.settings)
+        return retrieve(self._store, vectors, lexical, query, k or self.settings.top_k, params, filters, self.rerank)
 
     def _citation_matches(self, citation: Citation) -> bool:
         """The citation invariant, checked against the stored article: text[start:end] == quote."""

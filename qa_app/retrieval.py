@@ -1,7 +1,7 @@
 """Hybrid retrieval in stages: dense (FAISS) and BM25 candidates, fused by reciprocal rank, an optional rerank,
 then at most a few passages per article.
 
-`search` runs the stages in order; each stage is a small function of its own, so a reranker (DESIGN's "optional
+`retrieve` runs the stages in order; each stage is a small function of its own, so a reranker (DESIGN's "optional
 rerank") or another fusion slots in without touching the others.
 """
 
@@ -31,7 +31,7 @@ _PRONOUNS = {"he", "she", "it", "they", "him", "her", "his", "hers", "its", "the
              "these", "those", "there", "then"}  # fmt: skip
 _FOLLOW_UP_WEIGHT = 0.35  # share of the previous question in a follow-up's query vector
 
-# the rerank hook: the fused passages (best first) in a new order, possibly rescored; see `search`
+# the rerank hook: the fused passages (best first) in a new order, possibly rescored; see `retrieve`
 Reranker = Callable[[Query, list[Passage]], list[Passage]]
 
 
@@ -178,16 +178,3 @@ def retrieve(
     if rerank is not None:
         ranked = rerank(query, ranked)
     return cap_per_article(ranked, query.question, k, params.max_per_doc)
-
-
-def search(
-    store: Store,
-    vectors: VectorIndex,
-    lexical: LexicalIndex,
-    query: Query,
-    k: int,
-    settings: Settings,
-    filters: SearchFilters | None = None,
-) -> list[Passage]:
-    """`retrieve` with the settings' retrieval parameters (what the façade calls)."""
-    return retrieve(store, vectors, lexical, query, k, RetrievalParams.from_settings(settings), filters)

@@ -134,3 +134,16 @@ def test_empty_filters_keep_every_chunk(retrieval: Library) -> None:
     assert not SearchFilters().restricts and SearchFilters(sources=("x",)).restricts
     assert len(retrieval.store.chunk_ids_matching(SearchFilters())) == retrieval.counts()[1]
     assert retrieval.search("bridge", k=2, filters=SearchFilters()) == retrieval.search("bridge", k=2)
+
+
+def test_the_facade_passes_its_reranker_to_every_search(retrieval: Library) -> None:
+    def cables_first(_: Query, passages: list[Passage]) -> list[Passage]:
+        return sorted(passages, key=lambda p: p.title != "Cables")
+
+    assert retrieval.rerank is None and retrieval.search("bridge cables deck repairs", k=3)[0].title == "Bridge works"
+    reranked = Library(retrieval.settings, embedder=retrieval.embedder, rerank=cables_first)
+    try:
+        assert reranked.search("bridge cables deck repairs", k=3)[0].title == "Cables"
+        assert reranked.ask("bridge cables deck repairs", k=3).passages[0].title == "Cables"
+    finally:
+        reranked.close()
