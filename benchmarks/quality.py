@@ -26,8 +26,7 @@ from pathlib import Path
 from qa_app.config import load_settings
 from qa_app.embedder import SentenceTransformerEmbedder
 from qa_app.library import Library
-from qa_app.records import Answer, Passage
-from qa_app.retrieval import Query, SearchFilters
+from qa_app.records import Answer, Passage, Query, SearchFilters
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "data"

@@ -13,8 +13,7 @@ from qa_app.config import Settings
 from qa_app.embedder import Embedder
 from qa_app.errors import QAError
 from qa_app.reader import READ, AnswerJudge, packaged_judge
-from qa_app.records import Answer, Citation, Passage, Span, page_at
-from qa_app.retrieval import Query
+from qa_app.records import Answer, Citation, Passage, Query, Span, page_at
 from qa_app.scorer import DATE, NAME, NOT_SENTENCE_START, NUMBER, SentenceView, expected_shape, is_caption
 from qa_app.spelling import spelled_out
 

@@ -21,8 +21,7 @@ from qa_app.answer import NOT_ANSWERED, Composer
 from qa_app.chunking import sentence_spans
 from qa_app.errors import QAError
 from qa_app.generative import NO_ANSWER, GenerationError, LLMConfig, build_messages, stream_chat
-from qa_app.records import Answer, AnswerSentence, Citation, Passage, page_at
-from qa_app.retrieval import Query
+from qa_app.records import Answer, AnswerSentence, Citation, Passage, Query, page_at
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 _LEADING_MARKERS = re.compile(r"^(?:\s*\[\d+(?:\s*,\s*\d+)*\])+")

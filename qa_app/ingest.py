@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from qa_app.chunking import ChunkSpan, chunk_text
+from qa_app.chunking import chunk_text
 from qa_app.config import Settings
 from qa_app.documents import load_files
 from qa_app.embedder import Embedder
-from qa_app.records import Document, Failure
+from qa_app.records import ChunkSpan, Document, Failure
 from qa_app.store import NewDocument
 
 PreparedDocument = NewDocument  # a document ready to store: chunks with offsets, sentence spans and every vector

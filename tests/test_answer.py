@@ -15,7 +15,8 @@ from qa_app.config import Settings
 from qa_app.documents import make_document
 from qa_app.embedder import SentenceTransformerEmbedder
 from qa_app.library import Library
-from qa_app.retrieval import SearchFilters, is_follow_up
+from qa_app.records import SearchFilters
+from qa_app.retrieval import is_follow_up
 from tests.articles import write_articles
 from tests.conftest import CORPUS, SEED_TITLE
 

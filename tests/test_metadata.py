@@ -11,7 +11,7 @@ from reportlab.pdfgen import canvas
 from qa_app.documents import load_file, normalize_text
 from qa_app.library import Library
 from qa_app.metadata import drop_leading_title, leading_byline, printed_date, without_site_name
-from qa_app.retrieval import SearchFilters
+from qa_app.records import SearchFilters
 
 MAX = 10 * 1024 * 1024
 

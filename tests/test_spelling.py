@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from qa_app.lexical import terms
-from qa_app.spelling import Correction, Speller, corrected_text, english_words, spelled_out
+from qa_app.records import Correction
+from qa_app.spelling import Speller, corrected_text, english_words, spelled_out
 
 VOCABULARY = {"sheinbaum": 12, "troop": 30, "trip": 2, "american": 9, "möngke": 4, "confucian": 3, "armi": 5}
 
