@@ -7,7 +7,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,97 +25,11 @@ from qa_app.errors import (
     StorageError,
 )  # fmt: skip
 from qa_app.records import Chunk, ChunkSpan, Document, DocumentInfo, SearchFilters, Span
+from qa_app.schema import SCHEMA_VERSION, upgrade
 
 log = logging.getLogger(__name__)
 
 
-def _m001_create_tables(db: sqlite3.Connection) -> None:
-    _run_script(
-        db,
-        """
-        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        CREATE TABLE documents (
-            doc_id TEXT PRIMARY KEY,
-            title TEXT NOT NULL,
-            text TEXT NOT NULL,
-            source TEXT NOT NULL,
-            published_at TEXT,
-            added_at TEXT NOT NULL,
-            metadata TEXT NOT NULL,
-            page_starts TEXT NOT NULL
-        );
-        CREATE INDEX documents_source ON documents(source);
-        CREATE TABLE chunks (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
-            ordinal INTEGER NOT NULL,
-            start INTEGER NOT NULL,
-            end INTEGER NOT NULL,
-            sentences TEXT NOT NULL,
-            vector BLOB NOT NULL
-        );
-        CREATE INDEX chunks_doc ON chunks(doc_id);
-        INSERT INTO meta VALUES ('generation', '0');
-        """,
-    )
-
-
-def _run_script(db: sqlite3.Connection, script: str) -> None:
-    """Run statements one by one: `executescript` would commit the migration's transaction early."""
-    for statement in script.split(";"):
-        if statement.strip():
-            db.execute(statement)
-
-
-def _m002_feedback(db: sqlite3.Connection) -> None:
-    _run_script(
-        db,
-        """
-        CREATE TABLE feedback (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            created_at TEXT NOT NULL,
-            question TEXT NOT NULL,
-            answer TEXT NOT NULL,
-            citations TEXT NOT NULL,
-            rating INTEGER NOT NULL CHECK (rating IN (-1, 1))
-        );
-        """,
-    )
-
-
-def _m003_sentence_vectors(db: sqlite3.Connection) -> None:
-    """Sentence and title vectors computed at index time, so answering embeds only the question."""
-    _run_script(
-        db,
-        """
-        CREATE TABLE sentences (
-            doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
-            start INTEGER NOT NULL,
-            end INTEGER NOT NULL,
-            vector BLOB NOT NULL,
-            PRIMARY KEY (doc_id, start, end)
-        ) WITHOUT ROWID;
-        ALTER TABLE documents ADD COLUMN title_vector BLOB;
-        """,
-    )
-
-
-def _m004_identity(db: sqlite3.Connection) -> None:
-    """What makes two versions one article (replacing one by the other): before, the bare source name."""
-    _run_script(
-        db,
-        """
-        ALTER TABLE documents ADD COLUMN identity TEXT;
-        UPDATE documents SET identity = source;
-        CREATE INDEX documents_identity ON documents(identity);
-        """,
-    )
-
-
-_MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    _m001_create_tables, _m002_feedback, _m003_sentence_vectors, _m004_identity,
-]  # fmt: skip
-SCHEMA_VERSION = len(_MIGRATIONS)  # the one record of it on disk is SQLite's user_version, set by each migration
 _FULL_BELOW_BYTES = 64 * 1024  # less free space than this is a full disk (SQLite's WAL index alone needs 32 KB)
 
 
@@ -304,9 +218,7 @@ class Store:
                     f"{self.path} has schema version {version}, newer than this qa_app "
                     f"({SCHEMA_VERSION}); upgrade qa_app or use another --index-dir"
                 )
-            for number, migration in enumerate(_MIGRATIONS[version:], start=version + 1):
-                migration(db)
-                db.execute(f"PRAGMA user_version = {number}")
+            upgrade(db, version)
 
     def _query(self, sql: str, params: Sequence = ()) -> list[tuple]:
         with self._lock, self._translated():
