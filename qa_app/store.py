@@ -206,19 +206,23 @@ class Store:
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        self._check_not_newer(version)  # before the read-only check: a read-only store cannot open a transaction
         if self.read_only and version < SCHEMA_VERSION:
             raise ReadOnlyIndexError(f"the index in {self.path.parent} needs an upgrade (schema {version}) and is "
                                      "read-only; open it once with write access")  # fmt: skip
         if version == SCHEMA_VERSION:
             return
         with self._transaction() as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise IndexMismatchError(
-                    f"{self.path} has schema version {version}, newer than this qa_app "
-                    f"({SCHEMA_VERSION}); upgrade qa_app or use another --index-dir"
-                )
+            version = db.execute("PRAGMA user_version").fetchone()[0]  # another process may have upgraded it
+            self._check_not_newer(version)
             upgrade(db, version)
+
+    def _check_not_newer(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise IndexMismatchError(
+                f"{self.path} has schema version {version}, newer than this qa_app "
+                f"({SCHEMA_VERSION}); upgrade qa_app or use another --index-dir"
+            )
 
     def _query(self, sql: str, params: Sequence = ()) -> list[tuple]:
         with self._lock, self._translated():

@@ -17,16 +17,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import faiss
 import numpy as np
 import pytest
 
-from qa_app.config import Settings
-from qa_app.errors import DiskFullError, LockTimeoutError, ReadOnlyIndexError
+from qa_app.config import DB_NAME, Settings
+from qa_app.errors import DiskFullError, IndexMismatchError, LockTimeoutError, ReadOnlyIndexError
 from qa_app.integrity import check_index
 from qa_app.library import Library
+from qa_app.schema import SCHEMA_VERSION
 from qa_app.store import Store
 from tests.articles import write_articles
 from tests.fakes import HashingEmbedder
@@ -265,3 +267,17 @@ def test_a_held_lock_makes_writers_wait_with_a_message_then_fail_clearly(tmp_pat
         holder.wait()
     assert [r.status for r in library.add(paths[1:])] == ["indexed", "indexed"]
     assert not (library.index_dir / ".write.lock.pid").exists()
+
+
+def test_a_read_only_index_of_a_newer_schema_says_so(read_only: Path, tmp_path: Path, model):
+    """Not the read-only refusal of an upgrade, nor a failed transaction: the version, and what to do."""
+    database = tmp_path / "rw" / "index" / DB_NAME  # the writable side (a bind mount), or the chmod-ed files
+    modes = {path: path.stat().st_mode for path in (database.parent, database)}
+    for path in modes:
+        path.chmod(path.stat().st_mode | stat.S_IWUSR)
+    with closing(sqlite3.connect(database)) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    for path, mode in modes.items():
+        path.chmod(mode)
+    with pytest.raises(IndexMismatchError, match=f"schema version {SCHEMA_VERSION + 1}, newer than this qa_app"):
+        Library(Settings(index_dir=read_only), embedder=model)
