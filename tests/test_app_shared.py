@@ -40,7 +40,10 @@ def app_library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: Sentence
 
 
 def test_the_library_is_made_once_with_the_shared_model(app_library: Library, model: SentenceTransformerEmbedder):
-    assert app_library.embedder is model
+    settings = state.settings()
+    shared_model = state.shared(("embedder", settings.embedding_model, settings.embedding_backend), lambda: model)
+    assert app_library.embedder is shared_model  # the process's one model (an earlier test may have made it)
+    assert state.get_embedder(settings.embedding_model, settings.embedding_backend) is shared_model
     st.cache_resource.clear()  # what a client's "clear_cache" message does
     assert state.get_library(state.settings()) is app_library
 
