@@ -142,13 +142,8 @@ class Composer:
         sentences, views = self.views(query, passages, known)
         if not sentences:
             return []
-        captions = np.array([_caption(i, views) for i in range(len(views))])  # never quoted
-        probabilities = self.judge.probabilities(query.terms_text, query.vector, views, captions, read)
-        found = [
-            Candidate(p, start, end, text, view.vector, float(prob))
-            for (p, (start, end), text), view, prob in zip(sentences, views, probabilities, strict=True)
-        ]
-        return sorted(found, key=lambda c: -c.probability)
+        probabilities = self.judge.probabilities(query.terms_text, query.vector, views, _captions(views), read)
+        return _ranked(sentences, views, probabilities)
 
     def _other_answers(
         self, query: Query, passages: Sequence[Passage], best: Candidate, known: dict
@@ -158,10 +153,18 @@ class Composer:
         The scorer learned from questions with one answering sentence, so beside the best one a second article's
         answer scores low; asked of its own article alone, it scores as an answer if it is one.
         """
-        found = []
+        groups = []
         for doc_id in dict.fromkeys(p.doc_id for p in passages if p.doc_id != best.passage.doc_id):
-            own = self.candidates(query, [p for p in passages if p.doc_id == doc_id], known, OTHER_READ)
-            if own and self.judge.answer_probability(own[0].probability) >= self.min_score:
+            sentences, views = self.views(query, [p for p in passages if p.doc_id == doc_id], known)
+            if sentences:
+                groups.append((sentences, views))
+        scored = self.judge.probabilities_of_groups(
+            query.terms_text, query.vector, [(views, _captions(views)) for _, views in groups], OTHER_READ
+        )  # one reader call for every other article
+        found = []
+        for (sentences, views), probabilities in zip(groups, scored, strict=True):
+            own = _ranked(sentences, views, probabilities)
+            if self.judge.answer_probability(own[0].probability) >= self.min_score:
                 found.append(own[0])
         return found
 
@@ -209,6 +212,19 @@ class Composer:
         text = " ".join([f"{c.quote} [{c.n}]" for c in citations] + list(notes))
         return Answer(query.question, text, True, tuple(citations), tuple(passages), notes, best,
                       searched_for=_searched_for(query, passages))  # fmt: skip
+
+
+def _ranked(sentences: list[tuple[Passage, Span, str]], views: list, probabilities: np.ndarray) -> list[Candidate]:
+    found = [
+        Candidate(p, start, end, text, view.vector, float(prob))
+        for (p, (start, end), text), view, prob in zip(sentences, views, probabilities, strict=True)
+    ]
+    return sorted(found, key=lambda c: -c.probability)
+
+
+def _captions(views: Sequence[SentenceView]) -> np.ndarray:
+    """Which sentences are photo captions (never quoted, never read)."""
+    return np.array([_caption(i, views) for i in range(len(views))], dtype=bool)
 
 
 def _caption(i: int, views: Sequence[SentenceView]) -> bool:

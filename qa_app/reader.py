@@ -112,19 +112,35 @@ class AnswerJudge:
         read: int = READ,
     ) -> np.ndarray:  # fmt: skip
         """P(answers) per sentence; `excluded` sentences (captions) get 0 and are never read."""
-        p = self.scorer.probabilities(features(question, question_vector, views)).astype(np.float64)
-        p[excluded] = 0.0
-        if self.reader is None or not len(p):
-            return p
-        top = [i for i in np.argsort(-p, kind="stable")[:read] if not excluded[i]]
-        if not top:
-            return p
-        r = self.reader.probabilities(question, [views[i] for i in top])
-        blended = 1 / (1 + np.exp(-(self.weight * logit(r) + (1 - self.weight) * logit(p[top]))))
-        lowest = float(blended.min())
-        out = np.minimum(p, lowest * 0.999)
-        out[top] = blended
-        out[excluded] = 0.0
+        return self.probabilities_of_groups(question, question_vector, [(views, excluded)], read)[0]
+
+    def probabilities_of_groups(
+        self, question: str, question_vector: np.ndarray, groups: Sequence[tuple[Sequence[SentenceView], np.ndarray]],
+        read: int = READ,
+    ) -> list[np.ndarray]:  # fmt: skip
+        """`probabilities` for several groups of sentences (each ranked on its own), read in one reader call."""
+        scored, tops = [], []
+        for views, excluded in groups:
+            p = self.scorer.probabilities(features(question, question_vector, views)).astype(np.float64)
+            p[excluded] = 0.0
+            scored.append(p)
+            tops.append([i for i in np.argsort(-p, kind="stable")[:read] if not excluded[i]] if len(p) else [])
+        if self.reader is None or not any(tops):
+            return scored
+        r = iter(
+            self.reader.probabilities(question, [g[0][i] for g, top in zip(groups, tops, strict=True) for i in top])
+        )
+        out = []
+        for p, top, (_, excluded) in zip(scored, tops, groups, strict=True):
+            if not top:
+                out.append(p)
+                continue
+            mine = np.array([next(r) for _ in top])
+            blended = 1 / (1 + np.exp(-(self.weight * logit(mine) + (1 - self.weight) * logit(p[top]))))
+            group = np.minimum(p, float(blended.min()) * 0.999)
+            group[top] = blended
+            group[excluded] = 0.0
+            out.append(group)
         return out
 
     def answer_probability(self, best: float) -> float:
