@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.quality import load_questions
+from benchmarks.timing import host
 from qa_app.config import load_settings
 from qa_app.embedder import SentenceTransformerEmbedder
 from qa_app.library import Library
@@ -61,7 +61,7 @@ def main() -> None:
         "chunks": chunks,
         "questions": len(questions),
         "repeats": args.repeats,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}",
+        "machine": host(),
         "load_average": {"before": load_before, "after": load_after},
         "ms": {name: {"p50": statistics.median(v), "p95": float(np.percentile(v, 95))} for name, v in runs.items()},
     }

@@ -24,7 +24,6 @@ import argparse
 import ctypes
 import json
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -45,7 +44,7 @@ import perf_data
 import perf_scale
 import perf_ui
 import torch
-from timing import TimedEmbedder, timed
+from timing import TimedEmbedder, host, timed
 
 from qa_app import ingest
 from qa_app.config import Settings, load_settings
@@ -108,21 +107,14 @@ def section(name: str, started: float) -> None:
 
 
 def machine() -> dict:
-    lines = Path("/proc/cpuinfo").read_text().splitlines()
-    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
     return {
-        "cpu_count": os.cpu_count(),
-        "cpu_model": model or platform.processor(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
+        **host(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "faiss": faiss.__version__,
         "faiss_omp_threads": faiss.omp_get_max_threads(),
         "numpy": np.__version__,
-        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "omp_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY") if k in os.environ},
-        "load_average_at_start": os.getloadavg(),
     }
 
 

@@ -156,9 +156,6 @@ def main(results_path: Path = RESULTS, news_only: bool = False) -> int:
     return 1 if answers["citation_violations"] else 0
 
 
-SUPPORT__NO_SERVER = "http://calibration.invalid"  # an AnswerStream that is never iterated makes no request
-
-
 SUPPORT_THRESHOLDS = [round(0.30 + 0.05 * i, 2) for i in range(9)]
 _NO_SERVER = "http://calibration.invalid"  # an AnswerStream that is never iterated makes no request
 

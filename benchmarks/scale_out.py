@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import sqlite3
 import statistics
@@ -39,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import perf_data
+from benchmarks.timing import host
 from qa_app.config import DB_NAME, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,22 +60,10 @@ print(ready - started, time.perf_counter() - ready)
 
 def machine() -> dict:
     """What ran the benchmark, and how busy the machine was."""
-    lines = Path("/proc/cpuinfo").read_text().splitlines()
-    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
     import ray
     import torch
 
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpu_model": model or platform.processor(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "ray": ray.__version__,
-        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "nice": os.nice(0),
-        "load_average_at_start": os.getloadavg(),
-    }
+    return {**host(), "torch": torch.__version__, "ray": ray.__version__, "nice": os.nice(0)}
 
 
 def _write(name: str, result: dict) -> Path:

@@ -12,7 +12,7 @@ import numpy as np
 from qa_app.config import Settings
 from qa_app.embedder import Embedder
 from qa_app.errors import QAError
-from qa_app.reader import READ, AnswerJudge, packaged_judge
+from qa_app.reader import AnswerJudge, packaged_judge
 from qa_app.records import Answer, Citation, Passage, Query, Span, page_at
 from qa_app.scorer import DATE, NAME, NOT_SENTENCE_START, NUMBER, SentenceView, expected_shape, is_caption
 from qa_app.spelling import spelled_out
@@ -134,15 +134,12 @@ class Composer:
                                       rank, neighbours))  # fmt: skip
         return [(p, span, text) for p, _, span, text in sentences], views
 
-    def candidates(
-        self, query: Query, passages: Sequence[Passage], known: dict | None = None, read: int = READ
-    ) -> list[Candidate]:
-        """Every sentence of the passages, most likely answer first (`known`: see `views`; `read`: how many of
-        the scorer's best the reader reads)."""
+    def candidates(self, query: Query, passages: Sequence[Passage], known: dict | None = None) -> list[Candidate]:
+        """Every sentence of the passages, most likely answer first (`known`: see `views`)."""
         sentences, views = self.views(query, passages, known)
         if not sentences:
             return []
-        probabilities = self.judge.probabilities(query.terms_text, query.vector, views, _captions(views), read)
+        probabilities = self.judge.probabilities(query.terms_text, query.vector, views, _captions(views))
         return _ranked(sentences, views, probabilities)
 
     def _other_answers(

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +11,7 @@ from reportlab.pdfgen import canvas
 
 from qa_app.config import Settings
 from qa_app.library import Library
-from tests.conftest import CORPUS, ROOT
+from tests.conftest import CORPUS
 from tests.e2e import test_browser
 from tests.e2e.test_browser import (
     ARTIFACTS,
@@ -22,9 +19,7 @@ from tests.e2e.test_browser import (
     FIRST_ANSWER_MS,
     STEP_MS,
     Server,
-    _free_port,
-    _stop,
-    _wait_healthy,
+    serving,
 )
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -82,17 +77,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, model) -> Iterator[Server]:
     library = Library(Settings(index_dir=folder / "index"), embedder=model)
     assert {r.status for r in library.add([CORPUS, pdf])} == {"indexed"}
     library.close()
-    port, log = _free_port(), folder / "server.log"
-    command = [sys.executable, "-m", "qa_app", "serve", "--port", str(port), "--index-dir", str(folder / "index")]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url, process, log)
-        yield Server(url, folder / "index", log)
-    finally:
-        _stop(process)
+    with serving(folder) as served:
+        yield served
 
 
 def _page(browser, scheme: str, width: int = 1400, height: int = 900):

@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +80,13 @@ def server(tmp_path_factory: pytest.TempPathFactory, model) -> Iterator[Server]:
     library = Library(Settings(index_dir=folder / "index"), embedder=model)
     library.add([CORPUS, *write_articles(folder / "articles"), write_xss_article(folder / "articles")])
     library.close()
+    with serving(folder) as server:
+        yield server
+
+
+@contextmanager
+def serving(folder: Path) -> Iterator[Server]:
+    """`qa-app serve` on a free 127.0.0.1 port over `folder/index`, logging to `folder/server.log`; stopped after."""
     port = _free_port()
     log = folder / "server.log"
     serve = ["serve", "--port", str(port), "--host", "127.0.0.1", "--index-dir", str(folder / "index")]
