@@ -311,7 +311,7 @@ class Store:
         rows = self._query(
             "SELECT d.doc_id, d.title, d.source, d.published_at, d.added_at, COUNT(c.id),"
             " json_extract(d.metadata, '$.outlet') FROM documents d "
-            "LEFT JOIN chunks c ON c.doc_id = d.doc_id GROUP BY d.doc_id ORDER BY d.added_at, d.doc_id"
+            "LEFT JOIN chunks c ON c.doc_id = d.doc_id GROUP BY d.doc_id ORDER BY d.added_at, MIN(c.id), d.doc_id"
         )
         return [DocumentInfo(*row) for row in rows]
 

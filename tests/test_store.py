@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,17 @@ def test_spans_sentence_vectors_and_identity_round_trip(tmp_path: Path) -> None:
     sentences, titles = store.sentence_vectors([doc.doc_id])
     assert len(sentences) == 2 and set(titles) == {doc.doc_id}
     assert np.allclose(sentences[(doc.doc_id, start, end)], item.sentence_vectors[1], atol=1e-3)  # float16
+    store.close()
+
+
+def test_documents_added_in_the_same_second_list_in_the_order_they_were_written(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite")
+    items = [_new(f"Story number {n} about the harbor.", f"{n}.txt") for n in range(6)]
+    items = [replace(i, document=replace(i.document, added_at="2026-12-01T10:00:00+00:00")) for i in items]
+    assert sorted(i.document.doc_id for i in items) != [i.document.doc_id for i in items]  # ids alone would reorder
+    for item in items:
+        store.write(add=[item])
+    assert [d.source for d in store.documents()] == [f"{n}.txt" for n in range(6)]
     store.close()
 
 
