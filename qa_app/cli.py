@@ -21,9 +21,9 @@ from qa_app import cli_text, contract
 from qa_app.cli_feeds import feeds_app
 from qa_app.config import load_settings
 from qa_app.distributed import RayOptions, index_with_ray
-from qa_app.errors import QAError
+from qa_app.errors import DatabaseDamagedError, QAError
 from qa_app.fetch import fetch_documents, is_url
-from qa_app.integrity import check_index
+from qa_app.integrity import CheckReport, check_index
 from qa_app.library import Library
 from qa_app.library import Progress as AddProgress
 from qa_app.records import AddResult, SearchFilters
@@ -232,7 +232,12 @@ def check(
     as_json: AsJson = False,
 ) -> None:
     """Verify that the database, the FAISS file and the BM25 index agree."""
-    report = check_index(_library(index_dir), repair=repair)
+    try:
+        report = check_index(_library(index_dir), repair=repair)
+    except DatabaseDamagedError as exc:  # the database cannot even be opened: --json still prints its report
+        if not as_json:
+            raise
+        report = CheckReport(problems=[str(exc)])
     if as_json:
         _print_json(report.to_json())
     else:

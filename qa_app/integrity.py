@@ -19,13 +19,16 @@ DAMAGED_ADVICE = ("restore library.sqlite from a backup, or move the index direc
                   "index the articles again with `qa-app index`")  # fmt: skip
 
 
+_FACTS = ("documents", "chunks", "generation", "model")
+
+
 @dataclass
 class CheckReport:
     """Problems found (empty means healthy), what was repaired, and the index facts checked."""
 
     problems: list[str] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
-    facts: dict[str, object] = field(default_factory=dict)
+    facts: dict[str, object] = field(default_factory=lambda: dict.fromkeys(_FACTS))  # null until read
 
     def to_json(self) -> dict[str, object]:
         return {"ok": not self.problems, "problems": self.problems, "repaired": self.repaired, **self.facts}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -133,3 +134,20 @@ def test_damaged_database_error_is_a_qa_error(indexed: Library):
     _garbage_database(indexed.index_dir)
     with pytest.raises(DatabaseDamagedError, match="database damaged"):
         Library(indexed.settings, embedder=indexed.embedder)
+
+
+@pytest.mark.parametrize("damage", [_truncate_database, _overwrite_database, _garbage_database])
+def test_check_json_on_a_damaged_database_prints_the_json_report(real_index: Path, damage):
+    """`check --json` keeps its contract when the database cannot even be opened: one object, ok false, exit 1."""
+    with sqlite3.connect(real_index / "library.sqlite") as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    damage(real_index)
+    for command in (["check", "--json"], ["check", "--repair", "--json"]):
+        code, out, err = run_cli(*command, "--index-dir", real_index)
+        assert code == 1, (command, out, err)
+        report = json.loads(out)  # stdout is the JSON object and nothing else
+        assert set(report) == {"ok", "problems", "repaired", "documents", "chunks", "generation", "model"}, report
+        assert report["ok"] is False and report["repaired"] == [], report
+        assert any("database damaged" in p for p in report["problems"]), report
+        assert any("restore" in p and "qa-app index" in p for p in report["problems"]), report
+        assert "Traceback" not in err, err
