@@ -108,7 +108,7 @@ def conflict_figures(library: Library) -> dict:
     both, any_note, per_answer = [], [], []
     for q in questions:
         answer = library.ask(q["question"])
-        note = " ".join(answer.notes)
+        note = " ".join(n.text for n in answer.notes)
         any_note.append(bool(answer.notes))
         both.append(q["true"] in note and q["planted"] in note)
         per_answer.append(len(answer.notes))

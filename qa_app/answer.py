@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qa_app.claims import asked, asked_values, cite
 from qa_app.config import Settings
 from qa_app.embedder import Embedder
-from qa_app.errors import QAError
 from qa_app.reader import AnswerJudge, packaged_judge
-from qa_app.records import Answer, Citation, Passage, Query, Span, page_at
-from qa_app.scorer import DATE, NAME, NOT_SENTENCE_START, NUMBER, SentenceView, expected_shape, is_caption
+from qa_app.records import CONFLICT, Answer, Citation, Note, Passage, Query, Span
+from qa_app.scorer import SentenceView, is_caption
 from qa_app.spelling import spelled_out
 
 NOT_ANSWERED = "The indexed articles do not answer this question. The closest passages are listed below."
@@ -23,8 +23,6 @@ REDUNDANT = 0.9  # cosine above which a sentence repeats one already chosen
 SAME_FACT = 0.6  # cosine above which a sentence from another article speaks of the same event
 OTHER_READ = 2  # sentences the reader reads of each other article when looking for a contradicting answer
 _TIMELINE = re.compile(r"\b(when|latest|first|last|recent(ly)?|timeline|before|after|since|earlier|later)\b", re.I)
-_MONTH_DAY = re.compile(r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.? \d{1,2}\b|\b\d{4}\b")
-_FULL_NAME = re.compile(NOT_SENTENCE_START + NAME.pattern)
 
 Conflict = tuple["Candidate", "Candidate"]  # the best sentence and a likely answer that contradicts it
 # (doc ids) -> (sentence vectors by (doc_id, start, end), title vectors by doc_id), as stored at index time
@@ -200,13 +198,9 @@ class Composer:
             chosen.sort(key=lambda c: (c.passage.published_at, c.start))
         citations = []
         for n, (passage, start, end, text, score) in enumerate(_merge_adjacent(chosen), 1):
-            citation = Citation(n, passage.doc_id, passage.title, passage.source, passage.published_at, start, end,
-                                text, page_at(passage.page_starts, start), round(score, 4))  # fmt: skip
-            if not check(citation):
-                raise QAError(f"internal error: citation [{n}] does not match its article text; run `qa-app check`")
-            citations.append(citation)
-        notes = (_conflict_note(query.terms_text, *conflict, citations),) if conflict else ()
-        text = " ".join([f"{c.quote} [{c.n}]" for c in citations] + list(notes))
+            citations.append(cite(n, passage, start, end, text, check, round(score, 4)))
+        notes = (Note(CONFLICT, _conflict_note(query.terms_text, *conflict, citations)),) if conflict else ()
+        text = " ".join([f"{c.quote} [{c.n}]" for c in citations] + [note.text for note in notes])
         return Answer(query.question, text, True, tuple(citations), tuple(passages), notes, best,
                       searched_for=_searched_for(query, passages))  # fmt: skip
 
@@ -235,25 +229,6 @@ def _searched_for(query: Query, passages: Sequence[Passage]) -> str | None:
 
 def _overlaps(a: Candidate, b: Candidate) -> bool:
     return a.passage.doc_id == b.passage.doc_id and a.start < b.end and b.start < a.end
-
-
-def asked_values(question: str, text: str) -> set[str]:
-    """The values of the kind the question asks for (numbers, dates, names) that `text` gives beyond the question."""
-    shape = expected_shape(question)
-    if shape is NUMBER:
-        found = {m.group().rstrip(".,") for m in NUMBER.finditer(text)}
-    elif shape is DATE:
-        found = {m.group() for m in _MONTH_DAY.finditer(text)}
-    elif shape is not None:
-        found = {m.group() for m in _FULL_NAME.finditer(text)}
-    else:
-        return set()
-    return {value for value in found if value.lower() not in question.lower()}
-
-
-def asked(question: str) -> bool:
-    """Whether the question asks for a value (a number, a date, a name) that two articles could disagree on."""
-    return expected_shape(question) is not None
 
 
 def _conflict(question: str, best: Candidate, others: Sequence[Candidate]) -> Candidate | None:

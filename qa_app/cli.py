@@ -206,8 +206,8 @@ def ask(
     if answer.searched_for:
         err.print(f"searched for: {answer.searched_for}", markup=False, highlight=False)
     for note in answer.notes:
-        if note not in answer.text:  # which mode answered and why (disagreement notes are part of the text)
-            err.print(f"note: {note}", markup=False, highlight=False)
+        if not note.in_text:  # which mode answered and why (disagreement notes are part of the text)
+            err.print(f"note: {note.text}", markup=False, highlight=False)
     if as_json:
         _print_json(contract.answer_json(answer))
     else:

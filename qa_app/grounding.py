@@ -11,27 +11,20 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
 
-from qa_app.answer import NOT_ANSWERED, Composer
+from qa_app.answer import Composer
 from qa_app.chunking import sentence_spans
-from qa_app.errors import QAError
-from qa_app.generative import NO_ANSWER, GenerationError, LLMConfig, build_messages, stream_chat
-from qa_app.records import Answer, AnswerSentence, Citation, Passage, Query, page_at
+from qa_app.claims import cite, facts, known
+from qa_app.generative import NO_ANSWER
+from qa_app.records import AnswerSentence, Citation, Passage, Query
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 _LEADING_MARKERS = re.compile(r"^(?:\s*\[\d+(?:\s*,\s*\d+)*\])+")
-_NUMBER = re.compile(r"\d[\d,.]*\d|\d")
-_WORD = re.compile(r"[\w'’.-]+")
-_CAPITALISED = re.compile(r"(?<![\w'’-])[A-Z][\w'’.-]*")
-_SENTENCE_START = re.compile(r"^\W*[\w'’.-]+")  # the first word is capitalised anyway
-_NOT_NAMES = {"i", "the", "a", "an", "and", "but", "or", "in", "on", "at", "of", "to", "for", "it", "he", "she",
-              "they", "we", "this", "that", "these", "those", "his", "her", "their", "its", "as", "according",
-              "however", "also", "after", "before", "when", "while", "if", "so", "there", "then"}  # fmt: skip
 # sentences of an article that talk to the model are an injection attempt, never support for a claim
 _INSTRUCTION = re.compile(r"\b(ignore|disregard|forget|override)\b[^.]{0,60}\b(instructions?|prompts?|rules)\b"
                           r"|\bsystem prompt\b|</?article\b", re.I)  # fmt: skip
@@ -91,38 +84,6 @@ def _words(text: str) -> int:
     return words if text[-1:].isspace() else words - 1
 
 
-def _normal(token: str) -> str:
-    """A word or name as compared: lower case, no possessive, no dots (U.S. = US)."""
-    token = re.sub(r"['’]s?$", "", token.lower().strip(".,;:!?-"))
-    return token.replace(".", "")
-
-
-def _numbers(text: str) -> set[str]:
-    return {m.group().rstrip(".,").replace(",", "").lstrip("0") or "0" for m in _NUMBER.finditer(text)}
-
-
-def _names(sentence: str) -> set[str]:
-    """Capitalised words other than the first (names, places, outlets), normalised, split at hyphens."""
-    first = _SENTENCE_START.match(sentence)
-    body = sentence[first.end() :] if first else sentence
-    found = set()
-    for word in _CAPITALISED.findall(body):
-        for part in word.split("-"):
-            if part[:1].isupper() and _normal(part) and _normal(part) not in _NOT_NAMES:
-                found.add(_normal(part))
-    return found
-
-
-def _facts(sentence: str) -> set[str]:
-    return {f"#{n}" for n in _numbers(sentence)} | _names(sentence)
-
-
-def _known(text: str) -> set[str]:
-    """The numbers and words of a passage, in the form `_facts` uses."""
-    words = {_normal(w) for w in _WORD.findall(text)}
-    return {f"#{n}" for n in _numbers(text)} | words | {part for w in words for part in w.split("-")}
-
-
 @dataclass(frozen=True)
 class _Span:
     start: int
@@ -151,7 +112,7 @@ class SupportChecker:
                        for c in self.composer.candidates(self.query, self.passages)}  # fmt: skip
             self._spans = []
             for p in self.passages:
-                singles = [_Span(s, e, vectors[(p.doc_id, s, e)], frozenset(_known(self._text(p, s, e))))
+                singles = [_Span(s, e, vectors[(p.doc_id, s, e)], frozenset(known(self._text(p, s, e))))
                            for s, e in p.sentences if (p.doc_id, s, e) in vectors
                            and not _INSTRUCTION.search(self._text(p, s, e))]  # fmt: skip
                 pairs = [self._pair(p, a, b) for a, b in pairwise(singles)
@@ -188,13 +149,13 @@ class SupportChecker:
             top = max(best.values(), default=0.0)
             return AnswerSentence(text, (), False, f"too far from the cited passage (similarity {top:.2f} < "
                                                    f"{self.min_support:.2f})")  # fmt: skip
-        facts = _facts(text)
-        known = set().union(*(_known(self._context(self.passages[n - 1])) for n in supporting))
-        missing = sorted(facts - known)
+        stated = facts(text)
+        found = set().union(*(known(self._context(self.passages[n - 1])) for n in supporting))
+        missing = sorted(stated - found)
         if missing:
             shown = missing[0].lstrip("#")
             return AnswerSentence(text, (), False, f"“{shown}” is not in the cited passage")
-        return AnswerSentence(text, tuple(self._cite(n, vector, facts) for n in supporting), True)
+        return AnswerSentence(text, tuple(self._cite(n, vector, stated) for n in supporting), True)
 
     def similarities(self, text: str) -> list[float]:
         """Cosine of `text` to the closest sentence (or pair of adjacent sentences) of each passage, in order."""
@@ -213,23 +174,20 @@ class SupportChecker:
     def _context(p: Passage) -> str:
         return f"{p.title}\n{p.source}\n{p.published_at or ''}\n{p.text}"
 
-    def _cite(self, n: int, vector: np.ndarray, facts: set[str]) -> int:
+    def _cite(self, n: int, vector: np.ndarray, stated: set[str]) -> int:
         """The number of the citation holding passage n's best-supporting verbatim span (reused when repeated)."""
         p = self.passages[n - 1]
 
         def score(span: _Span) -> float:
-            coverage = len(facts & span.facts) / len(facts) if facts else 0.0
+            coverage = len(stated & span.facts) / len(stated) if stated else 0.0
             return float(span.vector @ vector) + NAME_BONUS * coverage
 
         span = max(self._passage_spans()[n - 1], key=score)
         for citation in self.citations:
             if (citation.doc_id, citation.start, citation.end) == (p.doc_id, span.start, span.end):
                 return citation.n
-        quote = self._text(p, span.start, span.end)
-        citation = Citation(len(self.citations) + 1, p.doc_id, p.title, p.source, p.published_at, span.start,
-                            span.end, quote, page_at(p.page_starts, span.start))  # fmt: skip
-        if not self.check(citation):
-            raise QAError(f"internal error: citation [{citation.n}] does not match its article; run `qa-app check`")
+        citation = cite(len(self.citations) + 1, p, span.start, span.end, self._text(p, span.start, span.end),
+                        self.check)  # fmt: skip
         self.citations.append(citation)
         return citation.n
 
@@ -241,91 +199,3 @@ def is_refusal(text: str) -> bool:
 
 def _normal_sentence(text: str) -> str:
     return " ".join(re.findall(r"[a-z]+", text.lower().replace("passages", "articles")))
-
-
-def fallback_note(reason: str) -> str:
-    return f"The generative model was unavailable ({reason}); this answer is extractive."
-
-
-UNSUPPORTED_NOTE = (
-    "No sentence of the generated answer was supported by the passage it cites; this answer is extractive."
-)
-
-
-class AnswerStream:
-    """Checked sentences as the model writes them; `answer` when the stream is done (it drains what is left).
-
-    Without a configured server, or when generation fails, the stream yields nothing and `answer` is the
-    extractive answer (with a note saying why, when generation was tried).
-    """
-
-    def __init__(
-        self, extractive: Answer, config: LLMConfig | None, checker: SupportChecker | None = None,
-        history: Sequence[str] = (), max_sentences: int = 4, drop_unsupported: bool = False,
-    ) -> None:  # fmt: skip
-        self.extractive, self.config, self.checker = extractive, config, checker
-        self.history, self.max_sentences = history, max_sentences
-        self.drop_unsupported = drop_unsupported  # leave unsupported sentences out instead of marking them
-        self.sentences: list[AnswerSentence] = []
-        self._answer: Answer | None = None
-        self._events = self._run()
-
-    def __iter__(self) -> Iterator[AnswerSentence]:
-        return self._events
-
-    @property
-    def answer(self) -> Answer:
-        for _ in self._events:
-            pass
-        assert self._answer is not None
-        return self._answer
-
-    def _run(self) -> Iterator[AnswerSentence]:
-        if self.config is None or self.checker is None or not self.extractive.passages:
-            self._answer = self.extractive
-            return
-        try:
-            yield from self._generate(self.config, self.checker)
-        except GenerationError as exc:
-            self._answer = self._fallback(fallback_note(exc.reason))
-            return
-        self._answer = self._assemble(self.checker) or self._fallback(UNSUPPORTED_NOTE)
-
-    def _fallback(self, note: str) -> Answer:
-        return replace(self.extractive, notes=(*self.extractive.notes, note))
-
-    def _generate(self, config: LLMConfig, checker: SupportChecker) -> Iterator[AnswerSentence]:
-        messages = build_messages(self.extractive.question, self.extractive.passages, self.history, self.max_sentences)
-        buffer = SentenceBuffer()
-        for delta in stream_chat(config, messages):
-            yield from self._checked(buffer.feed(delta), checker)
-        yield from self._checked(buffer.close(), checker)
-        if not self.sentences:
-            raise GenerationError("the model returned an empty answer")
-
-    def _checked(self, raw: list[str], checker: SupportChecker) -> Iterator[AnswerSentence]:
-        for sentence in map(checker.check_sentence, raw):
-            if sentence is not None:
-                self.sentences.append(sentence)
-                if sentence.supported or not self.drop_unsupported:
-                    yield sentence
-
-    def _assemble(self, checker: SupportChecker) -> Answer | None:
-        """The generative answer, or None when no sentence of it is supported."""
-        base = self.extractive
-        sentences = tuple(self.sentences)
-        if all(is_refusal(s.text) for s in sentences):
-            return replace(base, text=NOT_ANSWERED, answered=False, citations=(), notes=(), mode="generative",
-                           sentences=sentences)  # fmt: skip
-        if not any(s.supported and s.citations for s in sentences):
-            return None
-        failed = sum(not s.supported for s in sentences)
-        outcome = "were left out" if self.drop_unsupported else "are marked unsupported"
-        notes = (f"{failed} of {len(sentences)} generated sentences are not supported by the passages they cite "
-                 f"and {outcome}.",) if failed else ()  # fmt: skip
-        if self.drop_unsupported:
-            sentences = tuple(s for s in sentences if s.supported)
-        parts = [f"{s.text} " + "".join(f"[{n}]" for n in s.citations) if s.citations else
-                 s.text if s.supported else f"{s.text} [unsupported]" for s in sentences]  # fmt: skip
-        return replace(base, text=" ".join(parts), answered=True, citations=tuple(checker.citations), notes=notes,
-                       mode="generative", sentences=sentences)  # fmt: skip

@@ -9,11 +9,12 @@ from pathlib import Path
 
 from qa_app import ingest
 from qa_app.answer import Composer
+from qa_app.answer_stream import AnswerStream
 from qa_app.config import DB_NAME, Settings, load_settings
 from qa_app.embedder import Embedder, SentenceTransformerEmbedder
 from qa_app.errors import NotFoundError, QAError
 from qa_app.generative import LLMConfig
-from qa_app.grounding import AnswerStream, SupportChecker
+from qa_app.grounding import SupportChecker
 from qa_app.index import VectorIndex
 from qa_app.indexes import DerivedIndexes
 from qa_app.ingest import PreparedDocument, Progress, ProgressCallback

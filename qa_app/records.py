@@ -176,6 +176,27 @@ class AnswerSentence:
         return {"text": self.text, "citations": list(self.citations), "supported": self.supported}
 
 
+CONFLICT = "conflict"  # the sources disagree on what was asked: the note ends the answer's text
+FALLBACK = "fallback"  # generation was tried, and the answer is the extractive one (the note says why)
+UNSUPPORTED = "unsupported"  # some generated sentences were not supported by their passages (marked or left out)
+
+
+@dataclass(frozen=True)
+class Note:
+    """A remark on an answer, typed by `kind` (`CONFLICT`, `FALLBACK` or `UNSUPPORTED`) rather than by its wording."""
+
+    kind: str
+    text: str
+
+    @property
+    def in_text(self) -> bool:
+        """Whether the note is part of the answer's text (a conflict is; the others are said beside it)."""
+        return self.kind == CONFLICT
+
+    def __str__(self) -> str:
+        return self.text
+
+
 @dataclass(frozen=True)
 class Answer:
     """An answer whose sentences carry `[n]` markers pointing at `citations`."""
@@ -185,7 +206,7 @@ class Answer:
     answered: bool
     citations: tuple[Citation, ...] = ()
     passages: tuple[Passage, ...] = ()
-    notes: tuple[str, ...] = ()
+    notes: tuple[Note, ...] = ()
     score: float = 0.0  # the scorer's probability that the best sentence answers (see README, "Abstention")
     mode: str = "extractive"  # "extractive" | "generative": what produced `text`
     sentences: tuple[AnswerSentence, ...] = ()

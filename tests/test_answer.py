@@ -15,7 +15,7 @@ from qa_app.config import Settings
 from qa_app.documents import make_document
 from qa_app.embedder import SentenceTransformerEmbedder
 from qa_app.library import Library
-from qa_app.records import SearchFilters
+from qa_app.records import CONFLICT, SearchFilters
 from qa_app.retrieval import is_follow_up
 from tests.articles import write_articles
 from tests.conftest import CORPUS, SEED_TITLE
@@ -141,9 +141,10 @@ def test_disagreeing_sources_are_both_shown(answers: Library):
     assert answer.answered
     assert "4,000" in answer.text and "5,200" in answer.text
     assert {c.title for c in answer.citations} >= {STRIKE[0], STRIKE_OTHER[0]}
-    assert len(answer.notes) == 1 and "differ" in answer.notes[0]
-    assert "4,000" in answer.notes[0] and "5,200" in answer.notes[0]
-    assert STRIKE[0] in answer.notes[0] and STRIKE_OTHER[0] in answer.notes[0]
+    (note,) = answer.notes
+    assert note.kind == CONFLICT and note.in_text and answer.text.endswith(note.text) and "differ" in note.text
+    assert "4,000" in note.text and "5,200" in note.text
+    assert STRIKE[0] in note.text and STRIKE_OTHER[0] in note.text
     _assert_grounded(answers, answer)
 
 
@@ -205,7 +206,7 @@ def test_misspelled_question_is_corrected_and_says_so(answers: Library):
 
 
 def test_asked_values_are_the_kind_of_thing_the_question_asks_for():
-    from qa_app.answer import asked_values
+    from qa_app.claims import asked_values
 
     assert asked_values("How many dockworkers struck?", "About 4,000 dockworkers walked off on March 3.") == {
         "4,000", "3"}  # fmt: skip
@@ -219,4 +220,4 @@ def test_a_conflicting_answer_is_found_when_neither_article_was_quoted_for_it(an
     assert len(answer.notes) <= 1
     if answer.notes:  # a note names values that its quotes hold
         quoted = " ".join(c.quote for c in answer.citations)
-        assert all(value in quoted for value in ("4,000", "5,200") if value in answer.notes[0])
+        assert all(value in quoted for value in ("4,000", "5,200") if value in answer.notes[0].text)

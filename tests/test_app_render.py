@@ -13,7 +13,7 @@ from qa_app.app.export import ExportTurn, answer_plain_text, conversation_markdo
 from qa_app.app.uploads import index_uploads, progress_fraction, progress_text
 from qa_app.errors import QAError
 from qa_app.library import Library, Progress
-from qa_app.records import Answer, Citation, Document, DocumentInfo, Passage
+from qa_app.records import CONFLICT, FALLBACK, Answer, Citation, Document, DocumentInfo, Note, Passage
 from tests.articles import ARTICLES
 from tests.e2e import IMG, SCRIPT
 
@@ -217,9 +217,10 @@ def test_web_link_only_links_http_urls(value: str, linked: bool) -> None:
 
 
 def test_split_notes() -> None:
-    note = "Note: the sources differ on this — compare A (2025-01-01) [1] with B (2025-02-01) [2]."
-    answer = Answer("q", f"First [1]. Second [2]. {note}", True, notes=(note,))
-    assert render.split_notes(answer) == ("First [1]. Second [2].", (note,))
+    note = Note(CONFLICT, "Note: the sources differ on this — compare A (2025-01-01) [1] with B (2025-02-01) [2].")
+    beside = Note(FALLBACK, "The generative model was unavailable (timeout); this answer is extractive.")
+    answer = Answer("q", f"First [1]. Second [2]. {note.text}", True, notes=(note, beside))
+    assert render.split_notes(answer) == ("First [1]. Second [2].", (note, beside))
 
 
 def test_filters_summary() -> None:

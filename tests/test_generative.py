@@ -17,14 +17,15 @@ from streamlit.testing.v1 import AppTest
 
 from qa_app import generative
 from qa_app.answer import NOT_ANSWERED
+from qa_app.answer_stream import UNSUPPORTED_NOTE
 from qa_app.app import state
 from qa_app.config import Settings, load_settings
 from qa_app.documents import make_document
 from qa_app.embedder import SentenceTransformerEmbedder
 from qa_app.generative import SYSTEM_PROMPT, GenerationError, LLMConfig, build_messages, stream_chat
-from qa_app.grounding import UNSUPPORTED_NOTE, SentenceBuffer, split_markers
+from qa_app.grounding import SentenceBuffer, split_markers
 from qa_app.library import Library
-from qa_app.records import Passage
+from qa_app.records import FALLBACK, UNSUPPORTED, Passage
 from tests.articles import write_articles
 from tests.conftest import CORPUS, SEED_TITLE
 from tests.fake_llm_server import FakeLLM, Reply
@@ -249,7 +250,7 @@ def test_claim_with_a_number_not_in_the_passage_is_unsupported(library: Library,
 
     assert [s.supported for s in answer.sentences] == [True, False]
     assert answer.sentences[1].reason == "“26” is not in the cited passage"
-    assert "1 of 2 generated sentences" in answer.notes[0]
+    assert answer.notes[0].kind == UNSUPPORTED and "1 of 2 generated sentences" in answer.notes[0].text
 
 
 def test_claim_citing_an_unrelated_passage_is_unsupported(library: Library, fake_llm: FakeLLM) -> None:
@@ -314,8 +315,10 @@ def test_failing_server_falls_back_to_extractive(
     finally:
         impatient.close()
     assert answer.mode == "extractive" and answer.answered and "Sheinbaum" in answer.text
-    assert answer.notes[-1].startswith("The generative model was unavailable (") and reason in answer.notes[-1]
-    assert answer.notes[-1].endswith("this answer is extractive.")
+    note = answer.notes[-1]
+    assert note.kind == FALLBACK and not note.in_text
+    assert note.text.startswith("The generative model was unavailable (") and reason in note.text
+    assert note.text.endswith("this answer is extractive.")
     assert len(fake_llm.requests) == (3 if reply.status == 500 else 1)
     assert_verbatim(library, answer)
 

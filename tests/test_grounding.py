@@ -9,11 +9,12 @@ from __future__ import annotations
 import pytest
 
 from qa_app.answer import Composer
+from qa_app.answer_stream import AnswerStream
 from qa_app.chunking import sentence_spans
 from qa_app.embedder import SentenceTransformerEmbedder
 from qa_app.errors import QAError
 from qa_app.generative import LLMConfig
-from qa_app.grounding import AnswerStream, SentenceBuffer, SupportChecker, is_refusal
+from qa_app.grounding import SentenceBuffer, SupportChecker, is_refusal
 from qa_app.records import Answer, Citation, Passage, Query
 from tests.fake_llm_server import FakeLLM
 

@@ -52,5 +52,5 @@ def test_unsupported_sentences_are_marked_by_default_and_left_out_when_asked(lib
     assert [s.supported for s in shown] == [True]  # the stream never shows the unsupported sentence
     assert "second offer" not in answer.text and answer.text.startswith("Claudia Sheinbaum rejected")
     assert [s.supported for s in answer.sentences] == [True] and answer.answered
-    assert "1 of 2 generated sentences" in answer.notes[0] and "left out" in answer.notes[0]
+    assert "1 of 2 generated sentences" in answer.notes[0].text and "left out" in answer.notes[0].text
     dropping.close()

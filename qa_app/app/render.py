@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from qa_app.metadata import DATE_FROM_FILE, DATE_FROM_TEXT
-from qa_app.records import Answer, Citation, Document, Passage
+from qa_app.records import Answer, Citation, Document, Note, Passage
 
 CONTEXT_CHARS = 150  # characters of article shown on each side of a quote in a citation card
 PASSAGE_CHARS = 500  # a retrieved passage is shown up to about this length (the article view has the rest)
@@ -151,11 +151,12 @@ def answer_html(
     return _MARKER.sub(badge, esc(text))
 
 
-def split_notes(answer: Answer) -> tuple[str, tuple[str, ...]]:
-    """The answer text without its trailing notes (about disagreeing sources), and the notes."""
+def split_notes(answer: Answer) -> tuple[str, tuple[Note, ...]]:
+    """The answer text without the notes it ends with (about disagreeing sources), and the notes."""
     text = answer.text
     for note in answer.notes:
-        text = text.replace(note, "")
+        if note.in_text:
+            text = text.replace(note.text, "")
     return text.strip(), answer.notes
 
 

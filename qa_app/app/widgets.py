@@ -11,7 +11,7 @@ import streamlit as st
 from qa_app.app import charts, render
 from qa_app.app.export import answer_plain_text
 from qa_app.app.state import ARTICLE_PAGE, Turn
-from qa_app.records import Answer, AnswerSentence, Passage
+from qa_app.records import CONFLICT, Answer, AnswerSentence, Passage
 
 _UNSUPPORTED_STYLE = (
     "display:inline-block;font-size:.72rem;font-weight:600;color:#8a4b00;background:#fdebd0;"
@@ -59,10 +59,10 @@ def answer(turn: Turn, show_passages: bool, on_feedback: Callable[[int], None]) 
                 body = render.answer_html(text, list(quotes), prefix=str(turn.id), quotes=quotes)
                 st.html(f'<div class="qa-answer">{body}</div>')
             for note in notes:
-                if note in result.text:  # the sources disagree
-                    st.warning(render.escape_markdown(note), icon=":material/compare_arrows:")
+                if note.kind == CONFLICT:  # the sources disagree
+                    st.warning(render.escape_markdown(note.text), icon=":material/compare_arrows:")
                 else:  # which mode answered, and why
-                    st.info(render.escape_markdown(note), icon=":material/smart_toy:")
+                    st.info(render.escape_markdown(note.text), icon=":material/smart_toy:")
             chart = charts.cited_timeline(turn.cards)
             if chart is not None:
                 st.altair_chart(chart, width="stretch")
