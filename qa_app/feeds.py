@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-import feedparser
 from filelock import FileLock, Timeout
 
 from qa_app.errors import LoadError, QAError
@@ -87,6 +86,8 @@ class Feeds:
             if response.status == 304:
                 self._store.record_poll(feed, "not modified")
                 return PollResult(feed.url, "not modified")
+            import feedparser  # here, not at the top: only polling a feed parses one
+
             parsed = feedparser.parse(response.content, response_headers={"content-type": response.content_type})
             if not parsed.entries and (parsed.bozo or not parsed.version):
                 problem = getattr(parsed, "bozo_exception", None) or "no RSS or Atom items"

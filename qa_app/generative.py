@@ -12,12 +12,14 @@ import json
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from qa_app.config import Settings
 from qa_app.errors import QAError
 from qa_app.records import Passage
+
+if TYPE_CHECKING:
+    import httpx
 
 NO_ANSWER = "The articles do not answer this question."
 BACKOFF_SECONDS = 0.5  # first pause before a retry; doubled for each further attempt
@@ -106,6 +108,8 @@ def build_messages(
 
 def stream_chat(config: LLMConfig, messages: list[dict[str, str]]) -> Iterator[str]:
     """The answer's text as it arrives; retries 5xx answers and refused connections before any text came."""
+    import httpx  # here, not at the top: only answers written by a language model need it
+
     payload: dict = {"messages": messages, "stream": True, "temperature": 0, "max_tokens": config.max_tokens}
     if config.model:
         payload["model"] = config.model

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from qa_app.config import Settings
-from qa_app.embedder import SentenceTransformerEmbedder
+from qa_app.embedder import ONNX_CACHE_ENV, SentenceTransformerEmbedder
 from qa_app.library import Library
 from tests.fakes import HashingEmbedder
 
@@ -23,11 +23,18 @@ def pytest_configure(config: pytest.Config) -> None:
     streamlit.config.set_option("runner.magicEnabled", False)
 
 
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ONNX export folder for the whole session (the question model is exported once, not into ~/.cache)."""
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
 @pytest.fixture(autouse=True)
-def env_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test touches the real embeddings/ folder."""
+def env_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, onnx_cache: Path) -> None:
+    """No test touches the real embeddings/ folder or the user's ONNX cache."""
     monkeypatch.setenv("QA_APP_INDEX_DIR", str(tmp_path / "default-index"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv(ONNX_CACHE_ENV, str(onnx_cache))
 
 
 @pytest.fixture(scope="session")
