@@ -7,7 +7,7 @@ Nothing here touches an index directory, so the same code runs inside `Library.a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -28,12 +28,15 @@ WRITE_GROUP_CHUNKS = 128  # chunks embedded and committed together: bounds the w
 
 @dataclass(frozen=True)
 class Progress:
-    """How far an `add` has got."""
+    """How far an `add` has got: documents count as done once saved (their write group committed)."""
 
     docs_done: int
     docs_total: int
     chunks_done: int
     chunks_total: int
+    # the files (else sources) of the documents the latest commit saved: a detail, not how far (not compared)
+    saved: tuple[str, ...] = field(default=(), compare=False)
+
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -115,9 +118,10 @@ def prepare_groups(
     progress: ProgressCallback | None = None,
     group_chunks: int = WRITE_GROUP_CHUNKS,
 ) -> Iterator[list[PreparedDocument]]:
-    """Prepared documents in groups of about `group_chunks` chunks, to be written one group at a time.
+    """Prepared documents in groups of at most `group_chunks` chunks, to be written one group at a time.
 
-    Progress counts a group as done once the consumer asks for the next one (after writing it).
+    Progress counts a group's documents as saved once the consumer asks for the next group (after writing
+    this one), with their names in `Progress.saved`.
     """
     chunked = chunk(documents, settings)
     total_chunks = sum(len(chunks) for _, chunks in chunked)
@@ -128,26 +132,38 @@ def prepare_groups(
         yield embed_chunked(group, embedder, settings.embed_batch_size, report)
         docs_done += len(group)
         chunks_done += size
-        _report(progress, docs_done, len(chunked), chunks_done, total_chunks, 0, 1.0)
+        saved = tuple(doc.file or doc.source for doc, _ in group)
+        _report(progress, docs_done, len(chunked), chunks_done, total_chunks, 0, 1.0, saved)
 
 
 def _report(
-    progress: ProgressCallback | None, docs: int, docs_total: int, chunks: int, total: int, group: int, share: float
+    progress: ProgressCallback | None,
+    docs: int,
+    docs_total: int,
+    chunks: int,
+    total: int,
+    group: int,
+    share: float,
+    saved: tuple[str, ...] = (),
 ) -> None:
     """Progress in chunks: those of earlier groups plus the embedded share of this group's."""
     if progress:
-        progress(Progress(docs, docs_total, chunks + round(group * share), total))
+        progress(Progress(docs, docs_total, chunks + round(group * share), total, saved))
 
 
 def groups(items: Iterable[Chunked], max_chunks: int) -> Iterator[list[Chunked]]:
-    """Consecutive documents whose chunks add up to about `max_chunks`."""
+    """Consecutive documents with at most `max_chunks` chunks together (a longer document is a group alone).
+
+    A group closes before a document that would take it past the bound, so small files are not held
+    back (unsaved) while a long one after them is embedded.
+    """
     group: list[Chunked] = []
     size = 0
     for item in items:
-        group.append(item)
-        size += len(item[1])
-        if size >= max_chunks:
+        if group and size + len(item[1]) > max_chunks:
             yield group
             group, size = [], 0
+        group.append(item)
+        size += len(item[1])
     if group:
         yield group

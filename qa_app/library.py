@@ -211,7 +211,7 @@ class Library:
         inputs = list(inputs)
         loaded, failures = ingest.load([Path(item) for item in inputs if not isinstance(item, Document)],
                                        self.settings, uploads)  # fmt: skip
-        results = [AddResult(f.source, "failed", reason=f.reason) for f in failures]
+        results = [AddResult(f.source, "failed", reason=f.reason, file=f.source) for f in failures]
         pending, known = self.new_documents([item for item in inputs if isinstance(item, Document)] + loaded)
         results += known
         for prepared in ingest.prepare_groups(pending, self.embedder, self.settings, progress, _WRITE_GROUP_CHUNKS):
@@ -227,7 +227,7 @@ class Library:
         seen: set[str] = set()
         for doc in documents:
             if doc.doc_id in seen or self._store.has_document(doc.doc_id):
-                known.append(AddResult(doc.source, "already indexed", doc.doc_id, doc.title))
+                known.append(AddResult(doc.source, "already indexed", doc.doc_id, doc.title, file=doc.file or None))
             else:
                 seen.add(doc.doc_id)
                 pending.append(doc)
@@ -251,14 +251,16 @@ class Library:
             for item in prepared:
                 doc = item.document
                 if doc.doc_id in seen or self._store.has_document(doc.doc_id):  # another writer got there first
-                    results.append(AddResult(doc.source, "already indexed", doc.doc_id, doc.title))
+                    results.append(AddResult(doc.source, "already indexed", doc.doc_id, doc.title,
+                                             file=doc.file or None))  # fmt: skip
                     continue
                 seen.add(doc.doc_id)
                 older = set(self._store.doc_ids_with_identity(doc.key)) - {doc.doc_id}
                 replaced |= older
                 fresh.append(item)
                 status = "replaced" if older else "indexed"
-                results.append(AddResult(doc.source, status, doc.doc_id, doc.title, len(item.chunks)))
+                results.append(AddResult(doc.source, status, doc.doc_id, doc.title, len(item.chunks),
+                                         file=doc.file or None))  # fmt: skip
             if fresh:
                 self._store.check_model(self.embedder.name, int(fresh[0].vectors.shape[1]))
                 self._derived.current()  # so apply updates both indexes instead of rebuilding them from SQLite

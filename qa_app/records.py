@@ -36,6 +36,7 @@ class Document:
     metadata: dict[str, Any] = field(default_factory=dict)
     page_starts: tuple[int, ...] = ()  # offset where each PDF page begins
     identity: str = ""  # what makes a later version the same article (see `key`)
+    file: str = ""  # the file (and line) it was loaded from in this run, as the user named it; not stored
 
     def page_at(self, offset: int) -> int | None:
         """1-based page holding `offset`, or None for documents without pages."""
@@ -253,6 +254,7 @@ class AddResult:
     title: str | None = None
     chunks: int = 0
     reason: str | None = None
+    file: str | None = None  # the input file (upload name, or path and line) when `source` is a URL or label
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -269,7 +271,8 @@ class DocumentInfo:
     added_at: str
     chunks: int
     outlet: str | None = None  # metadata "outlet" (not part of `list --json`)
+    date_source: str | None = None  # metadata "date_source": where the date came from (not part of `list --json`)
 
     def to_json(self) -> dict[str, Any]:
-        """The row as `list --json` prints it (the outlet is not part of that contract)."""
-        return {key: value for key, value in asdict(self).items() if key != "outlet"}
+        """The row as `list --json` prints it (outlet and date source are not part of that contract)."""
+        return {key: value for key, value in asdict(self).items() if key not in ("outlet", "date_source")}

@@ -310,7 +310,7 @@ class Store:
     def documents(self) -> list[DocumentInfo]:
         rows = self._query(
             "SELECT d.doc_id, d.title, d.source, d.published_at, d.added_at, COUNT(c.id),"
-            " json_extract(d.metadata, '$.outlet') FROM documents d "
+            " json_extract(d.metadata, '$.outlet'), json_extract(d.metadata, '$.date_source') FROM documents d "
             "LEFT JOIN chunks c ON c.doc_id = d.doc_id GROUP BY d.doc_id ORDER BY d.added_at, MIN(c.id), d.doc_id"
         )
         return [DocumentInfo(*row) for row in rows]

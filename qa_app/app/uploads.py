@@ -14,6 +14,7 @@ from qa_app.library import Library, Progress
 from qa_app.records import AddResult
 
 UPLOAD_TYPES = [suffix.lstrip(".") for suffix in SUPPORTED_SUFFIXES]
+SHOWN_NAMES = 3  # file names of the latest saved group in the progress text
 
 
 class Upload(Protocol):
@@ -25,15 +26,19 @@ class Upload(Protocol):
 
 
 def progress_text(progress: Progress, seconds: float) -> str:
-    """`Embedded 40/120 chunks · 2/5 files saved · 9.5 chunks/s` for the progress bar.
+    """`Embedded 40/120 chunks · 2/5 files saved · 9.5 chunks/s · saved a.md, b.html` for the progress bar.
 
-    Files are saved a group at a time, once all their chunks are embedded: the chunks move first.
+    Files are saved a write group at a time, once all their chunks are embedded; the names are the latest
+    group's (at most `SHOWN_NAMES`, then "+N more").
     """
     rate = f" · {progress.chunks_done / seconds:.1f} chunks/s" if seconds > 0 and progress.chunks_done else ""
     files = "file" if progress.docs_total == 1 else "files"
+    names = ", ".join(progress.saved[:SHOWN_NAMES])
+    more = len(progress.saved) - SHOWN_NAMES
+    latest = f" · saved {names}" + (f" +{more} more" if more > 0 else "") if names else ""
     return (
         f"Embedded {progress.chunks_done}/{progress.chunks_total} chunks · "
-        f"{progress.docs_done}/{progress.docs_total} {files} saved{rate}"
+        f"{progress.docs_done}/{progress.docs_total} {files} saved{rate}{latest}"
     )
 
 
@@ -86,4 +91,5 @@ def _without_folder(result: AddResult, folder: str) -> AddResult:
     prefix = folder.rstrip("/") + "/"
     source = result.source.replace(prefix, "")
     reason = (result.reason or "").replace(prefix, "")
-    return AddResult(source, result.status, result.doc_id, result.title, result.chunks, reason)
+    file = result.file.replace(prefix, "") if result.file else None
+    return AddResult(source, result.status, result.doc_id, result.title, result.chunks, reason, file)

@@ -218,6 +218,7 @@ def _record_document(label: str, record: object) -> Document:
         source=url or label,
         published_at=published or dated,
         metadata=metadata,
+        file=label,
     )
 
 

@@ -25,6 +25,7 @@ def make_document(
     published_at: str | date | None = None,
     metadata: dict[str, Any] | None = None,
     page_starts: tuple[int, ...] = (),
+    file: str = "",
 ) -> Document:
     """A Document for already-normalised `text`; the title falls back to the text's first line."""
     if not text.strip():
@@ -42,6 +43,7 @@ def make_document(
         published_at=published,
         metadata=dict(metadata or {}),
         page_starts=page_starts,
+        file=file,
     )
 
 
@@ -91,7 +93,10 @@ def stem_title(path: Path) -> str:
 
 
 def with_identity(doc: Document, file: Path, upload: bool = False) -> Document:
-    """The document with its identity for replacement (see `load_files`)."""
+    """The document with its identity for replacement (see `load_files`) and the file it came from.
+
+    `Document.file` is the upload's name or the path (plus " line 3" for a record), whatever `source` says.
+    """
     url = doc.metadata.get("url") or (doc.source if doc.source.startswith(("http://", "https://")) else "")
     own_id = doc.metadata.get("id")
     if isinstance(url, str) and url:
@@ -102,4 +107,6 @@ def with_identity(doc: Document, file: Path, upload: bool = False) -> Document:
         where = f"upload:{file.name}" if upload else str(file.resolve())
         within = doc.source[len(file.name) :] if doc.source.startswith(file.name) else ""  # " line 3"
         identity = where + within
-    return replace(doc, identity=identity)
+    label = doc.file or doc.source  # a record's "feed.jsonl line 3"
+    line = label[len(file.name) :] if label.startswith(file.name) else ""
+    return replace(doc, identity=identity, file=(file.name if upload else str(file)) + line)

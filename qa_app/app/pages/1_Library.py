@@ -78,7 +78,7 @@ def show_results(results: list[AddResult], outlets: dict[str, str]) -> None:
     # st.table renders Markdown in its cells: everything from the files is escaped first
     rows = [
         {
-            "file": escape_markdown(r.source),
+            "file": escape_markdown(r.file or r.source),  # an HTML page's source may be its canonical URL
             "result": r.status,
             "title": escape_markdown(r.title or ""),
             "outlet": escape_markdown(outlets.get(r.doc_id or "", "")),
@@ -135,8 +135,8 @@ def document_table(documents: list[DocumentInfo]) -> list[DocumentInfo]:
 
 
 def _published(info: DocumentInfo) -> str:
-    """The ISO date, marked when it is later than the upload (a file's date, not the article's)."""
-    note = date_note(info.published_at, info.added_at)
+    """The ISO date, marked as cards mark it: a PDF file's own date, or a date later than the upload."""
+    note = date_note(info.published_at, info.added_at, info.date_source)
     return (info.published_at or "") + (f" ({note})" if note else "")
 
 
