@@ -16,7 +16,7 @@ import faiss
 import numpy as np
 
 from qa_app.errors import DiskFullError
-from qa_app.store import disk_full_message
+from qa_app.storage_errors import disk_full_message
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ import Stemmer
 from bm25s.scoring import _score_idf_lucene  # the IDF bm25s's default ("lucene") method builds the main segment with
 
 from qa_app.errors import DiskFullError
-from qa_app.store import disk_full_message
+from qa_app.storage_errors import disk_full_message
 
 MERGE_SHARE = 0.05  # merge once the delta and the removed chunks reach 5% of the main segment...
 MERGE_MIN, MERGE_MAX = 1_000, 20_000  # ...but not below 1,000 chunks, and at the latest at 20,000

@@ -16,21 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from qa_app import vector_codec
-from qa_app.errors import (
-    DatabaseDamagedError,
-    DiskFullError,
-    IndexMismatchError,
-    NotFoundError,
-    ReadOnlyIndexError,
-    StorageError,
-)  # fmt: skip
+from qa_app.errors import DiskFullError, IndexMismatchError, NotFoundError, ReadOnlyIndexError, StorageError
+from qa_app.filter_sql import filter_sql
 from qa_app.records import Chunk, ChunkSpan, Document, DocumentInfo, SearchFilters, Span
 from qa_app.schema import SCHEMA_VERSION, upgrade
+from qa_app.storage_errors import disk_full_message, disk_is_full, read_only_message, storage_error
 
 log = logging.getLogger(__name__)
-
-
-_FULL_BELOW_BYTES = 64 * 1024  # less free space than this is a full disk (SQLite's WAL index alone needs 32 KB)
 
 
 @dataclass(frozen=True)
@@ -67,64 +59,8 @@ class WriteResult:
     removed_ids: np.ndarray
 
 
-def read_only_message(index_dir: Path) -> str:
-    return f"the index directory {index_dir} is read-only: searching works, indexing and removing need write access"
-
-
-def disk_full_message(path: Path) -> str:
-    return (f"no space left on the disk of {path}: free some space and run the command again "
-            "(everything committed before is kept; `qa-app check` verifies the index)")  # fmt: skip
-
-
-def _disk_is_full(folder: Path) -> bool:
-    """Whether the file system of `folder` has no block left for an ordinary user."""
-    stats = os.statvfs(folder)
-    return stats.f_bavail * stats.f_frsize < _FULL_BELOW_BYTES
-
-
-def storage_error(exc: sqlite3.DatabaseError, path: Path) -> StorageError | None:
-    """The user-facing error for a SQLite failure of the database at `path`, or None for other errors."""
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    text = str(exc)
-    if name == "SQLITE_FULL" or "disk is full" in text:
-        return DiskFullError(disk_full_message(path))
-    if name.startswith("SQLITE_READONLY") or "readonly database" in text:
-        return ReadOnlyIndexError(read_only_message(path.parent))
-    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or type(exc) is sqlite3.DatabaseError:
-        return DatabaseDamagedError(
-            f"database damaged: {path} ({text}); restore it from a backup, or move {path.parent} aside and "
-            "index the articles again with `qa-app index`"
-        )
-    return None
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _filter_sql(filters: SearchFilters) -> tuple[list[str], list[str]]:
-    """SQL conditions on documents `d` for `filters`, and their parameters."""
-    clauses: list[str] = []
-    params: list[str] = []
-    if filters.published_after:
-        clauses.append("d.published_at >= ?")
-        params.append(filters.published_after)
-    if filters.published_before:
-        clauses.append("d.published_at <= ?")
-        params.append(filters.published_before)
-    if filters.sources:
-        like = "(lower(d.source) LIKE ? ESCAPE '\\' OR lower(json_extract(d.metadata, '$.outlet')) LIKE ? ESCAPE '\\')"
-        clauses.append("(" + " OR ".join([like] * len(filters.sources)) + ")")
-        params += [f"%{_escape_like(s.lower())}%" for s in filters.sources for _ in range(2)]
-    if filters.doc_ids:
-        clauses.append(f"d.doc_id IN ({','.join('?' * len(filters.doc_ids))})")
-        params += list(filters.doc_ids)
-    return clauses, params
-
-
-def _escape_like(text: str) -> str:
-    """`text` matched literally by LIKE: its % and _ are not wildcards."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class Store:
@@ -151,7 +87,7 @@ class Store:
         try:
             return self._open()
         except sqlite3.OperationalError as exc:  # a full disk: no room for the WAL's shared-memory file
-            if not self.path.exists() or not _disk_is_full(self.path.parent):
+            if not self.path.exists() or not disk_is_full(self.path.parent):
                 raise
             log.warning("%s: opened for reading only (%s)", self.path, exc)
             self._refusal = DiskFullError(disk_full_message(self.path))
@@ -380,7 +316,7 @@ class Store:
 
     def chunk_ids_matching(self, filters: SearchFilters) -> np.ndarray:
         """Ids of the chunks whose document passes `filters` (every chunk when nothing is filtered)."""
-        clauses, params = _filter_sql(filters)
+        clauses, params = filter_sql(filters)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._query(f"SELECT c.id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id{where}", params)
         return np.array([row[0] for row in rows], dtype=np.int64)

@@ -17,7 +17,7 @@ from types import TracebackType
 from filelock import FileLock, Timeout
 
 from qa_app.errors import LockTimeoutError, ReadOnlyIndexError
-from qa_app.store import read_only_message
+from qa_app.storage_errors import read_only_message
 
 log = logging.getLogger(__name__)
 
