@@ -3,8 +3,7 @@
 from qa_app.errors import ConfigError, IndexMismatchError, LoadError, NotFoundError, QAError
 from qa_app.library import Library
 from qa_app.records import AddResult, Answer, Chunk, Citation, Document, DocumentInfo, Passage
-
-__version__ = "0.1.0"
+from qa_app.version import __version__ as __version__
 
 __all__ = [
     "AddResult",

@@ -185,6 +185,7 @@ class Library:
             "generation": self._store.generation(),
             "index_dir": str(self.index_dir),
             "size_bytes": size,
+            "qa_app_version": self._store.meta("qa_app_version"),  # the version that last wrote it (None: empty)
         }
 
     def record_feedback(self, answer: Answer, rating: int) -> None:

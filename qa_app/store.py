@@ -21,6 +21,7 @@ from qa_app.filter_sql import filter_sql
 from qa_app.records import Chunk, ChunkSpan, Document, DocumentInfo, SearchFilters, Span
 from qa_app.schema import SCHEMA_VERSION, upgrade
 from qa_app.storage_errors import disk_full_message, disk_is_full, read_only_message, storage_error
+from qa_app.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +229,7 @@ class Store:
                 vectors.append(item.vectors)
             generation = int(db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]) + 1
             db.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(generation),))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('qa_app_version', ?)", (__version__,))  # the last writer
         dim = vectors[0].shape[1] if vectors else 0
         return WriteResult(
             generation,

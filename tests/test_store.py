@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import qa_app
 from qa_app.chunking import chunk_text, sentence_spans
 from qa_app.documents import make_document
 from qa_app.errors import IndexMismatchError, NotFoundError
@@ -85,3 +86,15 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(IndexMismatchError, match="newer than this qa_app"):
         Store(tmp_path / "db.sqlite")
+
+
+def test_each_write_records_the_package_version_in_the_manifest(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite")
+    assert store.meta("qa_app_version") is None
+    store.write(add=[_new("Harbor bridge closes.", "a.txt")])
+    assert store.meta("qa_app_version") == qa_app.__version__
+    with sqlite3.connect(tmp_path / "db.sqlite") as db:
+        db.execute("UPDATE meta SET value = '0.0.1' WHERE key = 'qa_app_version'")
+    store.write(remove=[store.documents()[0].doc_id])
+    assert store.meta("qa_app_version") == qa_app.__version__  # the last writer's
+    store.close()
