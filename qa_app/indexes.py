@@ -1,7 +1,8 @@
 """The derived search indexes of an index directory: FAISS and BM25 files tied to SQLite's generation.
 
 SQLite is the truth; these files can always be rebuilt from it. Each is named after the generation it
-matches, saved through a temporary file under the write lock, and the older generations deleted after.
+matches (the kinds are in index_files.py), saved through a temporary file under the write lock, and the older
+generations deleted after.
 """
 
 from __future__ import annotations
@@ -17,37 +18,12 @@ from filelock import Timeout
 from qa_app.config import DB_NAME, Settings
 from qa_app.errors import StorageError
 from qa_app.index import VectorIndex
+from qa_app.index_files import lexical_file, main_segment_name, temporary_files, vector_file
 from qa_app.lexical import LexicalIndex, tokenize
 from qa_app.store import Store, WriteResult
 from qa_app.writelock import WriteLock
 
 log = logging.getLogger(__name__)
-
-# The registry of derived file kinds: each file's name starts with its kind (temporary ones with "." + kind).
-VECTORS = "vectors-"  # vectors-<generation>.faiss
-BM25 = "bm25-"  # bm25-<generation>: the BM25 state (delta segment, removed ids) naming its main segment
-BM25_MAIN = "bm25main-"  # bm25main-<generation>: the main BM25 segment, kept while deltas pile up
-FILE_KINDS = (VECTORS, BM25, BM25_MAIN)
-
-
-def vector_file(index_dir: Path, generation: int) -> Path:
-    """The FAISS file of `generation`."""
-    return index_dir / f"{VECTORS}{generation}.faiss"
-
-
-def lexical_file(index_dir: Path, generation: int) -> Path:
-    """The BM25 state of `generation`."""
-    return index_dir / f"{BM25}{generation}"
-
-
-def is_index_file(name: str) -> bool:
-    """Whether a file name in an index directory is a derived index file, or a temporary one being written."""
-    return name.startswith(FILE_KINDS + tuple(f".{kind}" for kind in FILE_KINDS))
-
-
-def temporary_files(index_dir: Path) -> list[Path]:
-    """Temporary files and folders of writers killed mid-save."""
-    return list(index_dir.glob(".*.tmp"))
 
 
 def _delete(path: Path) -> None:
@@ -158,7 +134,7 @@ class DerivedIndexes:
 
     def _build_lexical(self, generation: int) -> LexicalIndex:
         """BM25 over every chunk, all in a main segment named after `generation`."""
-        return LexicalIndex.build(*self._store.chunk_texts(), main_name=f"{BM25_MAIN}{generation}")
+        return LexicalIndex.build(*self._store.chunk_texts(), main_name=main_segment_name(generation))
 
     def _load_or_build_lexical(self, generation: int, chunk_count: int) -> LexicalIndex:
         path = self.lexical_path(generation)
@@ -215,7 +191,7 @@ class DerivedIndexes:
             _delete(path)
 
     def _leftovers(self, *current: Path) -> list[Path]:
-        """Files of the same kinds as `current` (see FILE_KINDS) that are not them."""
+        """Files of the same kinds as `current` (see `index_files.FILE_KINDS`) that are not them."""
         kinds = {p.name.split("-", 1)[0] + "-" for p in current}
         prefixes = tuple(kinds | {f".{kind}" for kind in kinds})
         names = {p.name for p in current}

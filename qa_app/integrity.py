@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from qa_app.errors import DatabaseDamagedError
 from qa_app.index import VectorIndex
-from qa_app.indexes import is_index_file
+from qa_app.index_files import is_index_file
 from qa_app.lexical import LexicalIndex
 from qa_app.library import Library
 
@@ -90,7 +88,7 @@ def _derived_problems(library: Library, generation: int, chunk_ids: np.ndarray, 
             problems.append(f"{vector_path.name} is unreadable ({str(exc).splitlines()[-1]})")
     if len(expected) and not lexical_path.exists():
         problems.append(f"{lexical_path.name} is missing (the BM25 index of generation {generation})")
-    current = {vector_path.name, lexical_path.name, _main_segment_name(lexical_path)}
+    current = {vector_path.name, lexical_path.name, LexicalIndex.named_main(lexical_path)}
     if lexical_path.exists():
         try:
             lexical = LexicalIndex.load(lexical_path)
@@ -103,14 +101,6 @@ def _derived_problems(library: Library, generation: int, chunk_ids: np.ndarray, 
         if is_index_file(path.name) and path.name not in current:
             problems.append(f"{path.name} is left over from an older generation or an interrupted write")
     return problems
-
-
-def _main_segment_name(lexical_path: Path) -> str:
-    """The main segment a BM25 state names (even when that segment is unreadable), or ""."""
-    try:
-        return str(json.loads((lexical_path / "state.json").read_text())["main"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return ""
 
 
 def check_index(library: Library, repair: bool = False) -> CheckReport:

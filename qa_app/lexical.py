@@ -28,6 +28,7 @@ import Stemmer
 from bm25s.scoring import _score_idf_lucene  # the IDF bm25s's default ("lucene") method builds the main segment with
 
 from qa_app.errors import DiskFullError
+from qa_app.index_files import main_segment_name
 from qa_app.storage_errors import disk_full_message
 
 MERGE_SHARE = 0.05  # merge once the delta and the removed chunks reach 5% of the main segment...
@@ -149,7 +150,7 @@ class LexicalIndex:
         self._removed_mask = None if not len(self.removed) else (~np.isin(main.ids, self.removed)).astype(np.float32)
 
     @classmethod
-    def build(cls, ids: np.ndarray, texts: Sequence[str], main_name: str = "bm25main-0") -> LexicalIndex:
+    def build(cls, ids: np.ndarray, texts: Sequence[str], main_name: str = main_segment_name(0)) -> LexicalIndex:
         """A fresh index: every chunk in the main segment."""
         return cls(Segment.build(ids, tokenize(texts)), main_name, Segment(np.zeros(0), None), np.zeros(0))
 
@@ -224,6 +225,14 @@ class LexicalIndex:
         state = {"main": self.main_name, "removed": self.removed.tolist()}
         (path / "state.json").write_text(json.dumps(state))
         self.delta.save(path / "delta")
+
+    @staticmethod
+    def named_main(path: Path) -> str:
+        """The main segment the state saved as `path` names (even when that segment is unreadable), or ""."""
+        try:
+            return str(json.loads((path / "state.json").read_text())["main"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return ""
 
     @classmethod
     def load(cls, path: Path) -> LexicalIndex:
