@@ -437,7 +437,7 @@ def ann_index(kind: str, nlist: int) -> faiss.Index:
 
 
 def bench_ann(centers: np.ndarray, queries: np.ndarray, truth: np.ndarray, n: int, repeats: int) -> None:
-    """HNSW and IVF beside the exact index, to choose an index type by size later (the product uses neither)."""
+    """HNSW (for comparison only) and IVF (the product's from `QA_APP_IVF_THRESHOLD` chunks) beside the exact index."""
     nlist = int(4 * np.sqrt(n))
     train = np.vstack([make() for _, make in blocks(centers, min(n, 64 * nlist))])
     for kind, knob, values in (("hnsw", "efSearch", (64, 128)), ("ivf", "nprobe", (16, 32))):

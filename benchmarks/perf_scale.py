@@ -20,11 +20,12 @@ import re
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import perf_data
+from timing import timed
 
 from qa_app.config import load_settings
 from qa_app.documents import make_document
@@ -139,12 +140,6 @@ class _BulkEmbedder:
         return self.real.embed(texts, batch_size=batch_size)
 
 
-def _timed(call: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    call()
-    return time.perf_counter() - started
-
-
 def _p(values: Sequence[float], q: float) -> float:
     return float(np.percentile(values, q))
 
@@ -156,25 +151,25 @@ def measure(index_dir: Path, questions: list[str], repeats: int) -> dict:
     embedder = _BulkEmbedder(real, np.load(index_dir / "pool_chunks.npy"))
     settings = load_settings(index_dir=index_dir)
     first = Library(settings, embedder=embedder)
-    open_s = _timed(first.indexes.current)  # FAISS and BM25 built from SQLite (first open) and saved
+    open_s = timed(first.indexes.current)[0]  # FAISS and BM25 built from SQLite (first open) and saved
     first.close()
     del first
     before = rss_mb()
     library = Library(settings, embedder=embedder)
-    reopen_s = _timed(library.indexes.current)  # loading the saved files, as every later process does
+    reopen_s = timed(library.indexes.current)[0]  # loading the saved files, as every later process does
     vectors, lexical = library.indexes.current()
     loaded = rss_mb()
     for question in questions[:3]:
         library.ask(question)
-    ask = [[_timed(lambda q=q: library.ask(q)) * 1000 for q in questions] for _ in range(repeats)]
-    search = [[_timed(lambda q=q: library.search(q)) * 1000 for q in questions] for _ in range(repeats)]
+    ask = [[timed(lambda q=q: library.ask(q))[0] * 1000 for q in questions] for _ in range(repeats)]
+    search = [[timed(lambda q=q: library.search(q))[0] * 1000 for q in questions] for _ in range(repeats)]
     recall = _recall_at_10(library, questions)
     embedder.bulk = True
     records = perf_data.generate(repeats + 1, seed=31, start=900_000)
     add = []
     for n, record in enumerate(records):
         path = perf_data.write_jsonl([record], index_dir.parent / f"one-{index_dir.name}-{n}.jsonl")
-        seconds = _timed(lambda p=path: library.add([p]))
+        seconds = timed(lambda p=path: library.add([p]))[0]
         if n:  # the first add also loads the delta's tokens once: reported apart
             add.append(seconds)
         else:
