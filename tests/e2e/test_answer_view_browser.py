@@ -81,6 +81,40 @@ def server(tmp_path_factory: pytest.TempPathFactory, model) -> Iterator[Server]:
         yield served
 
 
+# The article table is a canvas (glide-data-grid); its accessibility table lists the columns in view, so
+# scrolling the grid sideways by some pixels and reading that list tells where each column ends on screen.
+GRID_SCROLL = """x => { const s = document.querySelector('[data-testid=stDataFrame] .dvn-scroller');
+  s.scrollLeft = x; s.dispatchEvent(new Event('scroll')); return s.clientWidth; }"""
+GRID_HEADERS = (
+    "() => [...document.querySelectorAll('[data-testid=stDataFrame] th[role=columnheader]')].map(h => h.textContent)"
+)
+
+
+def _grid_shows(page, scroll_left: int, check: str) -> list[str]:
+    """The column headers in view once the grid is scrolled `scroll_left` px and `check` (JS on `cols`) holds."""
+    page.evaluate(GRID_SCROLL, scroll_left)
+    try:
+        page.wait_for_function(f"() => {{ const cols = ({GRID_HEADERS})(); return {check}; }}", timeout=STEP_MS)
+    except playwright_api.TimeoutError:
+        raise AssertionError(f"scrolled {scroll_left} px, {check} never held: {page.evaluate(GRID_HEADERS)}") from None
+    return page.evaluate(GRID_HEADERS)
+
+
+def _check_narrow_article_table(page) -> None:
+    """At 420 px the article table shows the title and the publication date whole, side by side, unscrolled."""
+    table = page.get_by_test_id("stDataFrame").first
+    expect(table).to_be_visible(timeout=STEP_MS)
+    width = page.evaluate(GRID_SCROLL, 0)
+    assert width <= 420
+    assert _grid_shows(page, 0, "cols.length > 0")[:2] == ["Title", "Published"]
+    # scrolled by one table width, both have left the view: they both end inside the first screen
+    shown = _grid_shows(page, width, "!cols.includes('Title') && !cols.includes('Published')")
+    assert shown and shown[0] == "Outlet"
+    # scrolled by half a table width, the title is still in view: it has at least half of the width
+    assert _grid_shows(page, width // 2, "cols.includes('Title')")[0] == "Title"
+    page.evaluate(GRID_SCROLL, 0)
+
+
 def _page(browser, scheme: str, width: int = 1400, height: int = 900):
     return browser.new_context(viewport={"width": width, "height": height}, color_scheme=scheme).new_page()
 
@@ -152,6 +186,7 @@ def test_narrow_screen_keeps_page_numbers_whole_and_library_columns(server: Serv
         toolbar = page.locator(f"{frame} [data-testid='stElementToolbar'] button")
         assert toolbar.count() >= 1
         assert set(toolbar.evaluate_all("buttons => buttons.map(b => b.tabIndex)")) == {-1}  # not in the Tab order
+        _check_narrow_article_table(page)
         page.screenshot(path=str(ARTIFACTS / "library-420px.png"), full_page=True)
     finally:
         page.context.close()
