@@ -353,7 +353,7 @@ def bench_large(embedder: SentenceTransformerEmbedder, indexing: dict, tmp: Path
         "build_s_synthetic_vectors": build_s,
         "vectors": "synthetic (real chunk/sentence vectors reused + 3% noise); questions embedded for real",
         "reader_rss_delta_mb": rss_delta / 2**20,
-        "disk_mb": reader.status()["size_bytes"] / 2**20,
+        "disk_mb": reader.status().size_bytes / 2**20,
         "disk_files_mb": {name: round(mb, 2) for name, mb in files.items()},
         "raw_chunk_vectors_mb": chunks * DIM * 4 / 2**20,
         "chunk_text_mb": sum(map(len, texts)) / 2**20,

@@ -219,10 +219,10 @@ def feedback(index_dir: IndexDir = None, as_json: AsJson = False) -> None:
     """Export the thumbs up/down given to answers in the web app."""
     rows = _library(index_dir).feedback()
     if as_json:
-        _print_json({"feedback": rows})
+        _print_json({"feedback": [row.to_json() for row in rows]})
         return
     for row in rows:
-        typer.echo(f"{row['created_at']}  {'+1' if row['rating'] > 0 else '-1'}  {row['question']}")
+        typer.echo(f"{row.created_at}  {'+1' if row.rating > 0 else '-1'}  {row.question}")
 
 
 @app.command()

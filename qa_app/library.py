@@ -20,7 +20,18 @@ from qa_app.indexes import DerivedIndexes
 from qa_app.ingest import PreparedDocument, Progress, ProgressCallback
 from qa_app.lexical import LexicalIndex
 from qa_app.query_encoder import QueryEncoder
-from qa_app.records import AddResult, Answer, Citation, Document, DocumentInfo, Passage, Query, SearchFilters
+from qa_app.records import (
+    AddResult,
+    Answer,
+    Citation,
+    Document,
+    DocumentInfo,
+    Feedback,
+    LibraryStatus,
+    Passage,
+    Query,
+    SearchFilters,
+)
 from qa_app.retrieval import Reranker, RetrievalParams, build_query, retrieve
 from qa_app.spelling import Speller
 from qa_app.store import Store
@@ -173,20 +184,13 @@ class Library:
         """Number of documents and of chunks."""
         return self._store.counts()
 
-    def status(self) -> dict[str, object]:
-        """Index facts for the UI: counts, model, generation, size on disk."""
+    def status(self) -> LibraryStatus:
+        """Index facts for the UI and the API: counts, model, generation, size on disk."""
         documents, chunks = self._store.counts()
         size = sum(f.stat().st_size for f in self.index_dir.rglob("*") if f.is_file())
-        return {
-            "documents": documents,
-            "chunks": chunks,
-            "model": self._store.meta("model") or self.embedder.name,
-            "dimension": int(self._store.meta("dimension") or 0),
-            "generation": self._store.generation(),
-            "index_dir": str(self.index_dir),
-            "size_bytes": size,
-            "qa_app_version": self._store.meta("qa_app_version"),  # the version that last wrote it (None: empty)
-        }
+        return LibraryStatus(documents, chunks, self._store.meta("model") or self.embedder.name,
+                             int(self._store.meta("dimension") or 0), self._store.generation(), str(self.index_dir),
+                             size, self._store.meta("qa_app_version"))  # fmt: skip
 
     def record_feedback(self, answer: Answer, rating: int) -> None:
         """Store a thumbs up (+1) or down (-1) with the question, answer and citations."""
@@ -194,7 +198,7 @@ class Library:
             raise QAError(f"rating must be 1 (up) or -1 (down), not {rating}")
         self._store.add_feedback(answer.question, answer.text, [c.to_json() for c in answer.citations], rating)
 
-    def feedback(self) -> list[dict]:
+    def feedback(self) -> list[Feedback]:
         """Every stored rating, oldest first."""
         return self._store.feedback()
 

@@ -261,6 +261,35 @@ class AddResult:
 
 
 @dataclass(frozen=True)
+class LibraryStatus:
+    """Facts about an index directory (`Library.status`): counts, model, generation, size on disk."""
+
+    documents: int
+    chunks: int
+    model: str
+    dimension: int
+    generation: int
+    index_dir: str
+    size_bytes: int
+    qa_app_version: str | None = None  # the version that last wrote the index (None: nothing written yet)
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """A thumbs up (+1) or down (-1) given to an answer, with the question, the answer and its citations."""
+
+    created_at: str
+    question: str
+    answer: str
+    citations: list[dict[str, Any]]
+    rating: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The rating as `feedback --json` prints it."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class DocumentInfo:
     """A row of the document list: a document without its text."""
 

@@ -18,7 +18,7 @@ import numpy as np
 from qa_app import vector_codec
 from qa_app.errors import DiskFullError, IndexMismatchError, NotFoundError, ReadOnlyIndexError, StorageError
 from qa_app.filter_sql import filter_sql
-from qa_app.records import Chunk, ChunkSpan, Document, DocumentInfo, SearchFilters, Span
+from qa_app.records import Chunk, ChunkSpan, Document, DocumentInfo, Feedback, SearchFilters, Span
 from qa_app.schema import SCHEMA_VERSION, upgrade
 from qa_app.storage_errors import disk_full_message, disk_is_full, read_only_message, storage_error
 from qa_app.version import __version__
@@ -337,12 +337,10 @@ class Store:
                 (_now(), question, answer, json.dumps(citations, ensure_ascii=False), rating),
             )
 
-    def feedback(self) -> list[dict]:
+    def feedback(self) -> list[Feedback]:
+        """Every stored rating, oldest first."""
         rows = self._query("SELECT created_at, question, answer, citations, rating FROM feedback ORDER BY id")
-        return [
-            {"created_at": at, "question": q, "answer": a, "citations": json.loads(c), "rating": r}
-            for at, q, a, c, r in rows
-        ]
+        return [Feedback(at, q, a, json.loads(c), r) for at, q, a, c, r in rows]
 
     def counts(self) -> tuple[int, int]:
         """Number of documents and of chunks."""

@@ -95,8 +95,8 @@ def test_schemas_fit_the_records_exactly(shared: Library) -> None:
 def test_health_and_docs(server: ApiServer, shared: Library) -> None:
     health = server.client.get("/health").json()
     documents, chunks = shared.counts()
-    assert health == {"status": "ok", "generation": shared.status()["generation"], "documents": documents,
-                      "chunks": chunks, "model": shared.status()["model"]}  # fmt: skip
+    assert health == {"status": "ok", "generation": shared.status().generation, "documents": documents,
+                      "chunks": chunks, "model": shared.status().model}  # fmt: skip
     assert "swagger" in server.client.get("/docs").text.lower()
     spec = server.client.get("/openapi.json").json()
     assert {"/ask", "/search", "/documents", "/documents/{doc_id}", "/health"} <= set(spec["paths"])

@@ -182,7 +182,7 @@ def test_feedback_is_stored(index_dir: Path, reader: Library) -> None:
     at.feedback[0].set_value(0).run()  # thumbs down
 
     stored = reader.feedback()
-    assert len(stored) == 1 and stored[0]["rating"] == -1
+    assert len(stored) == 1 and stored[0].rating == -1 and stored[0].question == SEED_QUESTION
     assert any("feedback was saved" in toast.proto.body for toast in at.get("toast"))
 
 

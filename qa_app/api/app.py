@@ -83,8 +83,8 @@ def create_app(library: Library, *, bind_host: str = "127.0.0.1") -> FastAPI:
     def health() -> JSONResponse:
         """The index's generation, documents, chunks and model."""
         status = library.status()
-        keys = ("generation", "documents", "chunks", "model")
-        return JSONResponse({"status": "ok", **{key: status[key] for key in keys}})
+        return JSONResponse({"status": "ok", "generation": status.generation, "documents": status.documents,
+                             "chunks": status.chunks, "model": status.model})  # fmt: skip
 
     @api.post("/ask", response_model=schemas.AnswerJSON, tags=["questions"],
               responses={200: {"content": {"text/event-stream": {}}}})  # fmt: skip

@@ -240,7 +240,7 @@ def test_ask_open_article_upload_and_ask_again(server: Server, page, tmp_path: P
     assert f"{NEW_TITLE} — glacier-museum.md, 14 Jun 2025" in markdown
     no_script_ran(page)
     library = Library(Settings(index_dir=server.index_dir), embedder=model)
-    assert [f["rating"] for f in library.feedback()] == [1]
+    assert [f.rating for f in library.feedback()] == [1]
     library.close()
     print(f"\ne2e main flow: {time.monotonic() - started:.1f} s")
 

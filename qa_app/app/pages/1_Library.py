@@ -27,12 +27,12 @@ _STATUSES = ("indexed", "replaced", "already indexed", "failed")
 def show_status() -> None:
     status = library.status()
     cols = st.columns(3)
-    cols[0].metric("Articles", f"{status['documents']:,}")
-    cols[1].metric("Chunks", f"{status['chunks']:,}")
-    cols[2].metric("Index on disk", f"{int(status['size_bytes']) / 1024 / 1024:.1f} MB")
+    cols[0].metric("Articles", f"{status.documents:,}")
+    cols[1].metric("Chunks", f"{status.chunks:,}")
+    cols[2].metric("Index on disk", f"{status.size_bytes / 1024 / 1024:.1f} MB")
     st.caption(
-        f"Model `{status['model']}` ({status['dimension']} dimensions) · index folder `{status['index_dir']}` · "
-        f"generation {status['generation']}"
+        f"Model `{status.model}` ({status.dimension} dimensions) · index folder `{status.index_dir}` · "
+        f"generation {status.generation}"
     )
 
 

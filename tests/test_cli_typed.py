@@ -1,7 +1,9 @@
-"""Which notes `qa-app ask` prints on stderr: those said beside the answer, never the conflict note of its text."""
+"""What the CLI prints of typed values: the notes `qa-app ask` says on stderr (those beside the answer, never the
+conflict note of its text), and `qa-app feedback` from stored ratings."""
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -50,3 +52,17 @@ def test_a_fallback_note_goes_to_stderr(strike_index: Path, monkeypatch: pytest.
     notes = [line for line in result.stderr.splitlines() if line.startswith("note: ")]
     assert len(notes) == 1 and notes[0].startswith("note: The generative model was unavailable (")
     assert notes[0].endswith("this answer is extractive.") and "the sources differ" in result.stdout
+
+
+def test_feedback_prints_each_stored_rating(strike_index: Path, model: SentenceTransformerEmbedder) -> None:
+    library = Library(Settings(index_dir=strike_index), embedder=model)
+    answer = library.ask(QUESTION)
+    library.record_feedback(answer, -1)
+    library.close()
+    out = json.loads(CliRunner().invoke(app, ["feedback", "--json", "--index-dir", str(strike_index)]).stdout)
+    (row,) = out["feedback"]
+    assert set(row) == {"created_at", "question", "answer", "citations", "rating"}
+    assert (row["question"], row["answer"], row["rating"]) == (QUESTION, answer.text, -1)
+    assert row["citations"] == [c.to_json() for c in answer.citations]
+    human = CliRunner().invoke(app, ["feedback", "--index-dir", str(strike_index)]).stdout
+    assert human == f"{row['created_at']}  -1  {QUESTION}\n"
