@@ -42,3 +42,16 @@ def test_chunk_sizes_are_checked() -> None:
 def test_secrets_are_not_in_the_repr() -> None:
     assert "sk-secret" not in repr(Settings(llm_api_key="sk-secret"))
     assert Settings(max_file_mb=1.5).max_file_bytes == 1_572_864
+
+
+@pytest.mark.parametrize(("value", "expected"), [("1", True), ("yes", True), (" On ", True), ("0", False),
+                                                 ("false", False), ("OFF", False)])  # fmt: skip
+def test_switches_read_words_not_python_truth(monkeypatch: pytest.MonkeyPatch, value: str, expected: bool) -> None:
+    monkeypatch.setenv("QA_APP_FOLLOW_LINKS", value)
+    assert load_settings().follow_links is expected  # bool("0") would be True
+
+
+def test_a_switch_that_is_not_a_word_for_on_or_off_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_APP_ANSWER_READER", "maybe")
+    with pytest.raises(ConfigError, match="QA_APP_ANSWER_READER='maybe' is not a valid bool"):
+        load_settings()
