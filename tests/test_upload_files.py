@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from qa_app.documents import load_files, make_document
 from qa_app.library import Library, Progress
 from tests import test_app
 from tests.fakes import HashingEmbedder
+from tests.inprocess_cli import run_cli
 from tests.test_app import run_app, unescape
 
 seed_index, index_dir, reader = test_app.seed_index, test_app.index_dir, test_app.reader  # the app tests' fixtures
@@ -46,8 +48,10 @@ def _long_article(sentences: int) -> str:
 
 def test_an_html_page_with_a_canonical_url_is_reported_by_its_file(library: Library, tmp_path: Path) -> None:
     progress: list[Progress] = []
-    results = index_uploads(library, [Upload("tram.html", PAGE), Upload("cafe.txt", SHORT)], progress.append)
-    by_file = {r.file: r for r in results}
+    uploads = [Upload("tram.html", PAGE), Upload("cafe.txt", SHORT), Upload("cafe.txt", b"Another cafe.")]
+    results = index_uploads(library, uploads, progress.append)
+    assert (results[0].file, results[0].status) == ("cafe.txt", "failed")  # the second cafe.txt is refused
+    by_file = {r.file: r for r in results[1:]}
     assert set(by_file) == {"tram.html", "cafe.txt"}
     assert by_file["tram.html"].source == CANONICAL  # the article keeps its URL as its source (and identity)
     assert by_file["tram.html"].status == "indexed" and by_file["tram.html"].title == "Tram line 4 reopens"
@@ -144,3 +148,16 @@ def test_library_table_marks_a_pdf_file_date_like_the_cards(index_dir: Path, rea
     published = dict(zip(table["title"], table["published"], strict=True))
     assert published["Harbour works begin"] == f"{today} (PDF file date)"
     assert all("(" not in value for title, value in published.items() if title != "Harbour works begin")
+
+
+def test_cli_progress_counts_files_saved_and_json_names_the_file(tmp_path: Path, model) -> None:
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    (pages / "tram.html").write_bytes(PAGE)
+    (pages / "cafe.txt").write_bytes(SHORT)
+    code, out, err = run_cli("index", pages, "--index-dir", tmp_path / "index", "--json")
+    assert code == 0, err
+    assert "2/2 files saved" in err  # the bar's last state, on stderr
+    results = {r["file"]: r for r in json.loads(out)["results"]}
+    assert set(results) == {str(pages / "tram.html"), str(pages / "cafe.txt")}
+    assert results[str(pages / "tram.html")]["source"] == CANONICAL

@@ -72,11 +72,13 @@ def index_uploads(
             try:
                 name = safe_upload_name(upload.name)
             except LoadError as exc:
-                refused.append(AddResult(upload.name, "failed", reason=exc.reason))
+                refused.append(AddResult(upload.name, "failed", reason=exc.reason, file=upload.name))
                 continue
             path = folder / name
             if path.exists():
-                refused.append(AddResult(name, "failed", reason="another file in this upload has the same name"))
+                refused.append(
+                    AddResult(name, "failed", reason="another file in this upload has the same name", file=name)
+                )
                 continue
             path.write_bytes(upload.getvalue())
             paths.append(path)
