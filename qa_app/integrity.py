@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from qa_app import vector_codec
 from qa_app.errors import DatabaseDamagedError
 from qa_app.index import VectorIndex
 from qa_app.index_files import is_index_file
@@ -39,7 +40,8 @@ def _database_problems(library: Library) -> list[str]:
         return [*problems[:10], DAMAGED_ADVICE]
     problems += [f"database: chunk of missing document ({row[0]})" for row in store._query("PRAGMA foreign_key_check")]
     dimension = int(store.meta("dimension") or 0)
-    bad_vectors = store._query("SELECT COUNT(*) FROM chunks WHERE length(vector) != ?", (4 * dimension,))[0][0]
+    lengths = vector_codec.chunk_row_lengths(dimension)  # float16, or float32 in rows written before
+    bad_vectors = store._query("SELECT COUNT(*) FROM chunks WHERE length(vector) NOT IN (?, ?)", lengths)[0][0]
     if bad_vectors:
         problems.append(f"database: {bad_vectors} chunk vectors are not {dimension}-dimensional")
     bad_offsets = store._query(

@@ -221,12 +221,13 @@ class Store:
                          for (start, end), vector in zip(item.sentences, item.sentence_vectors, strict=True)],
                     )  # fmt: skip
                 for ordinal, (chunk, vector) in enumerate(zip(item.chunks, item.vectors, strict=True)):
+                    row = (doc.doc_id, ordinal, chunk.start, chunk.end, json.dumps(chunk.sentences))
                     cursor = db.execute(
                         "INSERT INTO chunks (doc_id, ordinal, start, end, sentences, vector) VALUES (?, ?, ?, ?, ?, ?)",
-                        (doc.doc_id, ordinal, chunk.start, chunk.end, json.dumps(chunk.sentences), vector.tobytes()),
+                        (*row, vector_codec.encode_chunk(vector)),
                     )
                     added_ids.append(int(cursor.lastrowid))
-                vectors.append(item.vectors)
+                vectors.append(vector_codec.as_stored(item.vectors))  # FAISS gets what SQLite holds
             generation = int(db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]) + 1
             db.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(generation),))
             db.execute("INSERT OR REPLACE INTO meta VALUES ('qa_app_version', ?)", (__version__,))  # the last writer
@@ -291,11 +292,8 @@ class Store:
         """All chunk ids and their vectors, to rebuild the FAISS index."""
         rows = self._query("SELECT id, vector FROM chunks ORDER BY id")
         dim = int(self.meta("dimension") or 0)
-        if not rows:
-            return np.zeros(0, dtype=np.int64), np.zeros((0, dim), dtype=np.float32)
         ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-        matrix = np.frombuffer(b"".join(row[1] for row in rows), dtype=np.float32).reshape(len(rows), -1)
-        return ids, matrix
+        return ids, vector_codec.decode_chunks([row[1] for row in rows], dim)
 
     def sentence_vectors(self, doc_ids: Sequence[str]) -> tuple[dict[tuple[str, int, int], np.ndarray], dict]:
         """Stored sentence vectors keyed by (doc_id, start, end), and title vectors keyed by doc_id."""

@@ -1,11 +1,17 @@
-"""How sentence and title vectors are stored: float16 (the default) or int8 with a per-vector scale.
+"""How vectors are stored: sentence and title vectors float16 or int8 with a per-vector scale, chunk vectors float16.
 
 The stored bytes say which: a float16 vector of dimension d takes 2·d bytes, an int8 one d bytes of codes then
 its float16 scale (d + 2 bytes: 386 instead of 768 for MiniLM). So an index written under either setting, or
 both, reads back without a record of which (benchmarks/index_bytes.py measures both on the news set).
+
+Chunk vectors are written as float16 (2·d bytes) and the FAISS file, derived from them, holds the same values
+widened back to float32 (`as_stored`), so a rebuild from SQLite gives the index a write made. Chunk rows of
+indexes written before are float32 (4·d bytes) and read as they are.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -36,3 +42,33 @@ def decode(blob: bytes, dimension: int) -> np.ndarray:
         codes = np.frombuffer(blob[:dimension], dtype=np.int8).astype(np.float32)
         return codes * np.float32(np.frombuffer(blob[dimension:], dtype=np.float16)[0])
     return np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+
+
+def encode_chunk(vector: np.ndarray) -> bytes:
+    """The stored bytes of one chunk vector (float16)."""
+    return vector.astype(np.float16).tobytes()
+
+
+def as_stored(vectors: np.ndarray) -> np.ndarray:
+    """Chunk vectors as they read back from SQLite (float16 values as float32): what FAISS is given."""
+    return np.asarray(vectors, dtype=np.float32).astype(np.float16).astype(np.float32)
+
+
+def chunk_row_lengths(dimension: int) -> tuple[int, int]:
+    """The byte lengths a chunk vector row may have: float16 (written now) and float32 (written before)."""
+    return 2 * dimension, 4 * dimension
+
+
+def decode_chunks(blobs: Sequence[bytes], dimension: int) -> np.ndarray:
+    """Stored chunk vectors as one float32 matrix, rows float16 or float32 (told apart by length)."""
+    if not blobs:
+        return np.zeros((0, dimension), dtype=np.float32)
+    half, full = chunk_row_lengths(dimension)
+    lengths = {len(blob) for blob in blobs}
+    if lengths == {half}:
+        return np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), -1).astype(np.float32)
+    if lengths == {full}:
+        return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1).copy()
+    return np.vstack([np.frombuffer(b, dtype=np.float16 if len(b) == half else np.float32) for b in blobs]).astype(
+        np.float32
+    )
