@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: install run test index chromium lint format bench bench-quality bench-peer test-onnx train-scorer train-reader clean
+.PHONY: install run test index chromium lint format bench bench-cold bench-bytes bench-quality bench-peer test-onnx train-scorer train-reader clean
 
 install: $(STAMP)
 
@@ -59,6 +59,17 @@ train-reader: install
 
 bench: install
 	$(BIN)/python benchmarks/perf.py
+
+# Cold `qa-app ask` (and the Streamlit first answer) split by stage, with and without the answer reader;
+# BASELINE=REV measures REV beside the working tree. Then the index's bytes per article on the news set.
+BASELINE ?=
+bench-cold: install
+	$(BIN)/python benchmarks/cold_start.py $(if $(BASELINE),--baseline $(BASELINE))
+	$(BIN)/python benchmarks/cold_start.py --no-ui --no-reader --out benchmarks/results/cold_start_scorer_only.json \
+		$(if $(BASELINE),--baseline $(BASELINE))
+
+bench-bytes: install
+	$(BIN)/python benchmarks/index_bytes.py
 
 # LlamaIndex beside us (benchmarks/peer.py) in its own venv, so the framework never enters .venv.
 bench-peer:

@@ -252,11 +252,19 @@ def ingest_figures(runs: list[IngestRun], articles_count: int) -> dict[str, Any]
         "texts_embedded": len(last.texts),
         "chars_embedded": sum(map(len, last.texts)),
         "disk_bytes": last.disk_bytes,
+        "texts_embedded_per_article": len(last.texts) / articles_count,
+        "model_seconds_per_article": summary([r.embed_seconds / articles_count for r in runs]),
+        "disk_bytes_per_article": last.disk_bytes / articles_count,
     }
     if last.persist_seconds is not None:
         figures["persist_seconds"] = summary([r.persist_seconds or 0.0 for r in runs])
         figures["with_persist_seconds"] = summary([r.seconds + (r.persist_seconds or 0.0) for r in runs])
     return figures
+
+
+def articles_ratio(runs: dict[str, list[IngestRun]]) -> dict[str, Any]:
+    """Our articles/s over the window-fitted peer's, run by run (the runs are interleaved, so pairs share load)."""
+    return summary([peer.seconds / ours.seconds for ours, peer in zip(runs["ours"], runs["peer_fit"], strict=True)])
 
 
 def embedded(run: IngestRun, embedder: SentenceTransformerEmbedder) -> dict[str, Any]:
@@ -369,11 +377,13 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, list[str]]]:
         row("chunks | nodes", lambda s: str(ingest[s]["units"])),
         row("chunks/s | nodes/s", lambda s: rate(ingest[s]["units_per_s"])),
         row("texts embedded", lambda s: str(ingest[s]["texts_embedded"])),
+        row("  per article", lambda s: f"{ingest[s]['texts_embedded_per_article']:.1f}"),
         row("characters embedded", lambda s: f"{ingest[s]['chars_embedded']:,}"),
         row("tokens past the 256-token window", lambda s: f"{seen[s]['share_of_tokens_cut']:.1%}"),
         row("time inside the model", lambda s: f"{ingest[s]['embed_share']['median']:.0%}"),
         row("ours, chunks only: encode (s)", lambda s: chunks_only if s == "ours" else ""),
         row("index on disk (MB)", lambda s: f"{ingest[s]['disk_bytes'] / 1e6:.1f}"),
+        row("  bytes per article", lambda s: f"{ingest[s]['disk_bytes_per_article']:,.0f}"),
         row("ask p50 / p95 (ms)", lambda s: latency(query.get(f"{s}_ask"))),
         row(
             "search | retrieve p50/p95 (ms)", lambda s: latency(query.get(f"{s}_search") or query.get(f"{s}_retrieve"))
@@ -451,6 +461,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "model_load_s": load_s,
         "ingest": {
             **{side: ingest_figures(side_runs, len(documents)) for side, side_runs in runs.items()},
+            "ours_over_peer_fit_articles_per_s": articles_ratio(runs),
             "ours_chunks_only_encode_s": summary(ingest["chunks_only"]),
         },
         "embedded": {side: embedded(side_runs[-1], ours_model) for side, side_runs in runs.items()}
