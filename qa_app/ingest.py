@@ -7,7 +7,7 @@ Nothing here touches an index directory, so the same code runs inside `Library.a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from qa_app.chunking import chunk_text
 from qa_app.config import Settings
-from qa_app.documents import load_files
+from qa_app.documents import Limits, iter_loaded, partition
 from qa_app.embedder import Embedder
 from qa_app.records import ChunkSpan, Document, Failure
 from qa_app.store import NewDocument
@@ -24,6 +24,7 @@ PreparedDocument = NewDocument  # a document ready to store: chunks with offsets
 Chunked = tuple[Document, list[ChunkSpan]]
 
 WRITE_GROUP_CHUNKS = 128  # chunks embedded and committed together: bounds the work a crash can lose
+LOAD_BATCH_DOCUMENTS = 1_000  # documents loaded before they are written: bounds memory for files of many records
 
 
 @dataclass(frozen=True)
@@ -38,24 +39,60 @@ class Progress:
     saved: tuple[str, ...] = field(default=(), compare=False)
 
 
-
 ProgressCallback = Callable[[Progress], None]
 
 
 def load(paths: Iterable[Path], settings: Settings, uploads: bool = False) -> tuple[list[Document], list[Failure]]:
     """The documents under `paths` with the settings' limits, and a Failure for each bad file or record."""
-    return load_files(
-        paths,
-        max_bytes=settings.max_file_bytes,
-        max_pdf_pages=settings.max_pdf_pages,
-        max_text_chars=settings.max_text_chars,
-        uploads=uploads,
-        follow_links=settings.follow_links,
-        max_records=settings.max_records,
-        max_metadata_chars=settings.max_metadata_chars,
-        max_pdf_content_mb=settings.max_pdf_content_mb,
-        max_pdf_seconds=settings.max_pdf_seconds,
-    )
+    return partition(load_stream(paths, settings, uploads))
+
+
+def load_stream(paths: Iterable[Path], settings: Settings, uploads: bool = False) -> Iterator[Document | Failure]:
+    """`load`, one document or failure at a time (a JSON/JSONL file's records as they are parsed)."""
+    limits = Limits(settings.max_file_bytes, settings.max_pdf_pages, settings.max_text_chars, settings.max_records,
+                    settings.max_metadata_chars, settings.max_pdf_content_mb, settings.max_pdf_seconds)  # fmt: skip
+    return iter_loaded(paths, limits, uploads=uploads, follow_links=settings.follow_links)
+
+
+def load_batches(
+    items: Iterable[Document | Failure], size: int = LOAD_BATCH_DOCUMENTS
+) -> Iterator[tuple[list[Document], list[Failure]]]:
+    """Loaded items in batches of up to `size` documents (with the failures met on the way)."""
+    documents: list[Document] = []
+    failures: list[Failure] = []
+    for item in items:
+        (failures if isinstance(item, Failure) else documents).append(item)
+        if len(documents) >= size:
+            yield documents, failures
+            documents, failures = [], []
+    if documents or failures:
+        yield documents, failures
+
+
+class BatchProgress:
+    """A ProgressCallback over documents loaded and written a batch at a time: the totals grow by batch."""
+
+    def __init__(self, progress: ProgressCallback | None) -> None:
+        self._progress = progress
+        self._docs = self._chunks = 0  # the totals of the batches before this one
+        self._last: Progress | None = None
+        self.wrote = False  # whether any batch had documents to write
+
+    def __call__(self, progress: Progress) -> None:
+        self._last = progress
+        if self._progress:
+            self._progress(replace(progress, docs_done=progress.docs_done + self._docs,
+                                   docs_total=progress.docs_total + self._docs,
+                                   chunks_done=progress.chunks_done + self._chunks,
+                                   chunks_total=progress.chunks_total + self._chunks))  # fmt: skip
+
+    def next_batch(self) -> None:
+        """The batch reported so far is written: later reports count on from it."""
+        if self._last:
+            self._docs += self._last.docs_total
+            self._chunks += self._last.chunks_total
+            self.wrote = self.wrote or self._last.docs_total > 0
+        self._last = None
 
 
 def chunk(documents: Iterable[Document], settings: Settings) -> list[Chunked]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Sequence
+from itertools import chain
 from pathlib import Path
 
 from qa_app import ingest
@@ -42,6 +43,7 @@ __all__ = ["Library", "Progress", "ProgressCallback"]  # Progress is ingest's; t
 log = logging.getLogger(__name__)
 
 _WRITE_GROUP_CHUNKS = ingest.WRITE_GROUP_CHUNKS  # read at each add: tests shrink it for more commits
+_LOAD_BATCH_DOCUMENTS = ingest.LOAD_BATCH_DOCUMENTS  # read at each add: tests shrink it for more batches
 
 
 class Library:
@@ -214,14 +216,19 @@ class Library:
         Prepares (`ingest.prepare_groups`) and writes (`write`) a group of documents at a time.
         """
         inputs = list(inputs)
-        loaded, failures = ingest.load([Path(item) for item in inputs if not isinstance(item, Document)],
-                                       self.settings, uploads)  # fmt: skip
-        results = [AddResult(f.source, "failed", reason=f.reason, file=f.source) for f in failures]
-        pending, known = self.new_documents([item for item in inputs if isinstance(item, Document)] + loaded)
-        results += known
-        for prepared in ingest.prepare_groups(pending, self.embedder, self.settings, progress, _WRITE_GROUP_CHUNKS):
-            results += self.write(prepared)
-        if pending and isinstance(self._questions, QueryEncoder):
+        loading = ingest.load_stream([Path(item) for item in inputs if not isinstance(item, Document)],
+                                     self.settings, uploads)  # fmt: skip
+        given = [item for item in inputs if isinstance(item, Document)]
+        results: list[AddResult] = []
+        batches = ingest.BatchProgress(progress)  # a file of many records is loaded and written a batch at a time
+        for loaded, failures in ingest.load_batches(chain(given, loading), _LOAD_BATCH_DOCUMENTS):
+            results += [AddResult(f.source, "failed", reason=f.reason, file=f.source) for f in failures]
+            pending, known = self.new_documents(loaded)
+            results += known
+            for prepared in ingest.prepare_groups(pending, self.embedder, self.settings, batches, _WRITE_GROUP_CHUNKS):
+                results += self.write(prepared)
+            batches.next_batch()
+        if batches.wrote and isinstance(self._questions, QueryEncoder):
             self._questions.export()  # the torch model is loaded now; once per machine and model
         return results
 

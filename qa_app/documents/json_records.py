@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+import ijson
 
 from qa_app.config import (
     DEFAULT_MAX_METADATA_CHARS,
@@ -23,6 +27,10 @@ _ARTICLE_LISTS = ("articles", "documents", "items")
 _CONSUMED_FIELDS = {"title", "body", "text", "source", "published_at", "date"}
 _OPTIONAL_STRINGS = ("source", "url", "published_at", "date")
 _JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+_ITEM_EVENTS = {"start_map", "start_array", "string", "number", "boolean", "null"}  # an array element begins
+# yajl turns lone surrogate escapes into "?" where json.loads keeps them (then U+FFFD): such files are parsed whole
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+Loaded = Document | Failure  # what a loader yields: an article, or a record that could not be one
 
 
 def _parse_json(text: str) -> object:
@@ -75,8 +83,76 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def load_json(path: Path, data: bytes, limits: Limits) -> tuple[list[Document], list[Failure]]:
-    """One article object, a list of them, or an object holding the list under articles/documents/items."""
+def partition(items: Iterable[Loaded]) -> tuple[list[Document], list[Failure]]:
+    """The documents and the failures among loaded items, each in order."""
+    documents: list[Document] = []
+    failures: list[Failure] = []
+    for item in items:
+        (failures if isinstance(item, Failure) else documents).append(item)
+    return documents, failures
+
+
+def load_json(path: Path, data: bytes, limits: Limits) -> Iterator[Loaded]:
+    """One article object, a list of them, or an object holding the list under articles/documents/items.
+
+    A list is streamed (ijson): its records are counted against `max_records` first, then parsed and
+    yielded one at a time, so a file of many records never holds them all parsed at once. What yajl
+    cannot read as json.loads would (invalid JSON, integers beyond 64 bits, surrogate escapes, a BOM) is
+    parsed whole, with json.loads's error messages.
+    """
+    prefix = _streamed_list(path, data, limits.max_records)
+    if prefix is None:
+        yield from _load_parsed_json(path, data, limits)
+        return
+    values = ijson.items(io.BytesIO(data), prefix, use_float=True)
+    records = ((f"{path.name} record {n}", item) for n, item in enumerate(values, 1))
+    yield from iter_records(records, max_text_chars=limits.max_text_chars, max_metadata_chars=limits.max_metadata_chars)
+
+
+def _streamed_list(path: Path, data: bytes, max_records: int) -> str | None:
+    """The ijson prefix of the file's list of records, after checking their number; None: parse it whole.
+
+    Counted on ijson's basic events (no prefixes: those grow with the depth), given up past the depth a
+    record may have, so a hostile nesting costs nothing here and json.loads words its error.
+    """
+    if data.startswith((b"\xef\xbb\xbf", *UTF16_BOMS)) or _SURROGATE_ESCAPE.search(data):
+        return None
+    counts: dict[str, int] = {}
+    top, key, depth, listing = None, None, 0, None  # listing: the prefix whose array is open at depth 1 or 2
+    try:
+        for event, value in ijson.basic_parse(io.BytesIO(data), use_float=True):
+            if top is None:
+                top = event
+                listing = "item" if event == "start_array" else None
+                counts.update({listing: 0} if listing else {})
+            if listing and event in _ITEM_EVENTS and depth == (1 if listing == "item" else 2):
+                counts[listing] = counts.get(listing, 0) + 1
+            if event in ("start_map", "start_array"):
+                depth += 1
+                if depth == 2 and top == "start_map" and event == "start_array" and key in _ARTICLE_LISTS:
+                    listing = f"{key}.item"
+                    counts.setdefault(listing, 0)
+                if depth > _MAX_JSON_DEPTH + 2:
+                    return None
+            elif event in ("end_map", "end_array"):
+                depth -= 1
+                if depth == 1 and top == "start_map":
+                    listing = None
+            elif event == "map_key" and depth == 1:
+                key = value
+    except (ijson.JSONError, ValueError):
+        return None
+    listed = (f"{key}.item" for key in _ARTICLE_LISTS if f"{key}.item" in counts)
+    prefix = "item" if top == "start_array" else next(listed, None)
+    if prefix is None:  # one article object, or not a list at all: small, and json.loads words the problem
+        return None
+    if not counts[prefix]:
+        raise LoadError(str(path), "no articles in the file (empty list)")
+    _check_record_count(path, counts[prefix], max_records)
+    return prefix
+
+
+def _load_parsed_json(path: Path, data: bytes, limits: Limits) -> Iterator[Loaded]:
     try:
         value = _parse_json(decode(path, data))
     except (ValueError, RecursionError) as exc:
@@ -84,8 +160,9 @@ def load_json(path: Path, data: bytes, limits: Limits) -> tuple[list[Document], 
     if isinstance(value, dict):
         listed = next((value[key] for key in _ARTICLE_LISTS if isinstance(value.get(key), list)), None)
         if listed is None:
-            return load_records([(path.name, value)], max_text_chars=limits.max_text_chars,
-                                max_metadata_chars=limits.max_metadata_chars)  # fmt: skip
+            yield from iter_records([(path.name, value)], max_text_chars=limits.max_text_chars,
+                                    max_metadata_chars=limits.max_metadata_chars)  # fmt: skip
+            return
         value = listed
     if not isinstance(value, list):
         raise LoadError(str(path), f"expected a JSON object or a list of objects, got {_json_type(value)}")
@@ -93,7 +170,7 @@ def load_json(path: Path, data: bytes, limits: Limits) -> tuple[list[Document], 
         raise LoadError(str(path), "no articles in the file (empty list)")
     _check_record_count(path, len(value), limits.max_records)
     records = ((f"{path.name} record {n}", item) for n, item in enumerate(value, 1))
-    return load_records(records, max_text_chars=limits.max_text_chars, max_metadata_chars=limits.max_metadata_chars)
+    yield from iter_records(records, max_text_chars=limits.max_text_chars, max_metadata_chars=limits.max_metadata_chars)
 
 
 def _check_record_count(path: Path, count: int, max_records: int) -> None:
@@ -102,12 +179,9 @@ def _check_record_count(path: Path, count: int, max_records: int) -> None:
                                    "(QA_APP_MAX_RECORDS; split the file)")  # fmt: skip
 
 
-def load_jsonl(path: Path, data: bytes, limits: Limits) -> tuple[list[Document], list[Failure]]:
-    """One article object per non-empty line; a bad line fails alone."""
-    documents, failures = _jsonl_records(path, decode(path, data), 1, limits)
-    if not documents and not failures:
-        raise LoadError(str(path), "no records in the file (only blank lines)")
-    return documents, failures
+def load_jsonl(path: Path, data: bytes, limits: Limits) -> Iterator[Loaded]:
+    """One article object per non-empty line, parsed and yielded one line at a time; a bad line fails alone."""
+    return _jsonl_records(path, decode(path, data), 1, limits, empty="no records in the file (only blank lines)")
 
 
 def jsonl_parts(path: Path, part_bytes: int) -> list[tuple[int, int, int]]:
@@ -143,28 +217,36 @@ def load_jsonl_part(
     except OSError as exc:
         raise LoadError(str(path), f"cannot read the file ({exc.strerror or exc})") from exc
     limits = Limits(max_bytes=end - start, max_text_chars=max_text_chars)
-    documents, failures = _jsonl_records(path, decode(path, data), first_line, limits)
+    documents, failures = partition(_jsonl_records(path, decode(path, data), first_line, limits))
     return [with_identity(doc, path) for doc in documents], failures
 
 
-def _jsonl_records(path: Path, text: str, first_line: int, limits: Limits) -> tuple[list[Document], list[Failure]]:
-    documents: list[Document] = []
-    failures: list[Failure] = []
-    # split on "\n" only: str.splitlines would also split inside strings holding U+2028.
-    lines = [(n, line) for n, line in enumerate(text.split("\n"), first_line) if line.strip()]
-    _check_record_count(path, len(lines), limits.max_records)
-    for n, line in lines:
+def _jsonl_records(path: Path, text: str, first_line: int, limits: Limits, empty: str = "") -> Iterator[Loaded]:
+    """The records of `text`'s lines, counted against `max_records` before the first is parsed."""
+    count = sum(1 for line in _lines(text) if line.strip())
+    if not count and empty:
+        raise LoadError(str(path), empty)
+    _check_record_count(path, count, limits.max_records)
+    return _parsed_lines(path, text, first_line, limits)
+
+
+def _lines(text: str) -> Iterator[str]:
+    # "\n" only: str.splitlines would also split inside strings holding U+2028.
+    return io.StringIO(text, newline="\n")
+
+
+def _parsed_lines(path: Path, text: str, first_line: int, limits: Limits) -> Iterator[Loaded]:
+    for n, line in enumerate(_lines(text), first_line):
+        if not line.strip():
+            continue
         label = f"{path.name} line {n}"
         try:
             value = _parse_json(line)
         except (ValueError, RecursionError) as exc:
-            failures.append(Failure(label, _json_problem(exc, one_line=True)))
+            yield Failure(label, _json_problem(exc, one_line=True))
             continue
-        loaded, bad = load_records([(label, value)], max_text_chars=limits.max_text_chars,
-                                   max_metadata_chars=limits.max_metadata_chars)  # fmt: skip
-        documents.extend(loaded)
-        failures.extend(bad)
-    return documents, failures
+        yield from iter_records([(label, value)], max_text_chars=limits.max_text_chars,
+                                max_metadata_chars=limits.max_metadata_chars)  # fmt: skip
 
 
 def load_records(
@@ -174,17 +256,21 @@ def load_records(
     max_metadata_chars: int = DEFAULT_MAX_METADATA_CHARS,
 ) -> tuple[list[Document], list[Failure]]:
     """Documents from (label, parsed JSON value) pairs, and a Failure (named by label) for each bad one."""
-    documents: list[Document] = []
-    failures: list[Failure] = []
+    return partition(iter_records(records, max_text_chars=max_text_chars, max_metadata_chars=max_metadata_chars))
+
+
+def iter_records(
+    records: Iterable[tuple[str, object]], *, max_text_chars: int, max_metadata_chars: int
+) -> Iterator[Loaded]:
+    """`load_records`, one record at a time."""
     for label, value in records:
         try:
             document = _record_document(label, value)
             check_length(label, document.text, max_text_chars)
             _check_metadata(label, document.metadata, max_metadata_chars)
-            documents.append(document)
+            yield document
         except LoadError as exc:
-            failures.append(Failure(label, exc.reason))
-    return documents, failures
+            yield Failure(label, exc.reason)
 
 
 def _check_metadata(label: str, metadata: dict[str, Any], max_chars: int) -> None:

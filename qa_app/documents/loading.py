@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from qa_app.config import (
@@ -16,7 +16,7 @@ from qa_app.config import (
 )  # fmt: skip
 from qa_app.documents.bounds import Limits, check_length, read_limited
 from qa_app.documents.html_page import load_html
-from qa_app.documents.json_records import load_json, load_jsonl
+from qa_app.documents.json_records import Loaded, load_json, load_jsonl, partition
 from qa_app.documents.model import with_identity
 from qa_app.documents.pdf import load_pdf
 from qa_app.documents.text import load_markdown, load_txt
@@ -33,7 +33,7 @@ def load_file(
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
 ) -> list[Document]:
     """The documents in one file; bad JSONL records are skipped (`load_files` reports them)."""
-    documents, failures = _load(path, Limits(max_bytes, max_pdf_pages, max_text_chars))
+    documents, failures = partition(_load(path, Limits(max_bytes, max_pdf_pages, max_text_chars)))
     if not documents:
         raise LoadError(str(path), f"no valid records ({len(failures)} failed; first: {failures[0]})")
     return documents
@@ -60,29 +60,32 @@ def load_files(
     """
     limits = Limits(max_bytes, max_pdf_pages, max_text_chars, max_records, max_metadata_chars, max_pdf_content_mb,
                      max_pdf_seconds)  # fmt: skip
-    documents: list[Document] = []
-    failures: list[Failure] = []
+    return partition(iter_loaded(paths, limits, uploads=uploads, follow_links=follow_links))
+
+
+def iter_loaded(paths: Iterable[Path], limits: Limits, *, uploads: bool = False, follow_links: bool = False
+                ) -> Iterator[Loaded]:  # fmt: skip
+    """`load_files`, one document or failure at a time: a JSON/JSONL file's records are yielded as parsed."""
     for path in paths:
+        failures: list[Failure] = []
         try:
             files = list(iter_files([path], failures, follow_links=follow_links))
         except LoadError as exc:
-            failures.append(Failure(exc.source, exc.reason))
+            yield Failure(exc.source, exc.reason)
             continue
         except OSError as exc:  # a name too long, a folder we may not enter...
-            failures.append(Failure(str(path), f"cannot read ({exc.strerror or exc})"))
+            yield Failure(str(path), f"cannot read ({exc.strerror or exc})")
             continue
+        yield from failures  # what the walk skipped
         for file in files:
             try:
-                loaded, bad = _load(file, limits)
-            except LoadError as exc:
-                failures.append(Failure(exc.source, exc.reason))
-                continue
-            documents.extend(with_identity(doc, file, uploads) for doc in loaded)
-            failures.extend(bad)
-    return documents, failures
+                for item in _load(file, limits):
+                    yield item if isinstance(item, Failure) else with_identity(item, file, uploads)
+            except LoadError as exc:  # raised before the file's first record (its size, format, record count)
+                yield Failure(exc.source, exc.reason)
 
 
-def _load(path: Path, limits: Limits) -> tuple[list[Document], list[Failure]]:
+def _load(path: Path, limits: Limits) -> Iterable[Loaded]:
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         kind = f"'{suffix}'" if suffix else "(no extension)"
@@ -96,7 +99,7 @@ def _load(path: Path, limits: Limits) -> tuple[list[Document], list[Failure]]:
         check_length(path.name, document.text, limits.max_text_chars)
     except LoadError as exc:  # make_document names the document's source (a URL, say); report the file
         raise LoadError(str(path), exc.reason) from exc
-    return [document], []
+    return [document]
 
 
 _SINGLE_LOADERS: dict[str, Callable[[Path, bytes, Limits], Document]] = {
@@ -106,7 +109,7 @@ _SINGLE_LOADERS: dict[str, Callable[[Path, bytes, Limits], Document]] = {
     ".htm": load_html,
     ".pdf": load_pdf,
 }
-_MULTI_LOADERS: dict[str, Callable[[Path, bytes, Limits], tuple[list[Document], list[Failure]]]] = {
+_MULTI_LOADERS: dict[str, Callable[[Path, bytes, Limits], Iterable[Loaded]]] = {
     ".json": load_json,
     ".jsonl": load_jsonl,
 }
