@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pypdf import PdfWriter
@@ -116,8 +118,22 @@ def test_a_pdf_whose_pages_decode_to_too_much_content_is_refused_before_reading(
     assert "QA_APP_MAX_PDF_CONTENT_MB" in failures[str(path)] and time.monotonic() - started < 60
 
 
-def test_pdf_text_extraction_time_is_bounded(tmp_path: Path):
+def test_pdf_text_extraction_time_is_bounded_between_pages_off_the_main_thread(tmp_path: Path):
+    """In a thread (the web app, the API) no alarm can interrupt a page: the bound is checked between pages."""
     path = tmp_path / "slow.pdf"
     path.write_bytes(_shared_stream_pdf(pages=20, stream_bytes=300_000))
-    _, failures = _load(path, max_pdf_seconds=0.2)
+    with ThreadPoolExecutor(1) as pool:
+        _, failures = pool.submit(_load, path, max_pdf_seconds=0.2).result(timeout=300)
     assert "QA_APP_MAX_PDF_SECONDS" in failures[str(path)] and "stopped at page" in failures[str(path)]
+
+
+def test_one_slow_page_is_stopped_inside_the_page(tmp_path: Path):
+    """The time bound interrupts a page's extraction (CLI and other main-thread loads), not only between pages."""
+    path = tmp_path / "one-slow-page.pdf"
+    path.write_bytes(_shared_stream_pdf(pages=1, stream_bytes=600_000))  # one page: several seconds to read
+    _, failures = _load(path, max_pdf_seconds=0.2)
+    assert "QA_APP_MAX_PDF_SECONDS" in failures[str(path)] and "during page 1 of 1" in failures[str(path)]
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # the alarm is put back
+    assert signal.getsignal(signal.SIGALRM) is signal.SIG_DFL
+    sources, _ = _load(path, max_pdf_seconds=600)  # a bound that is not reached leaves the PDF alone
+    assert sources == ["one-slow-page.pdf"]

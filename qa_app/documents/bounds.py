@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,6 +89,39 @@ def guarded(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return function(*args, **kwargs)
     except Exception:
         return None
+
+
+class _Overran(BaseException):
+    """Raised by the alarm inside a parser: a BaseException, so the parser's own `except Exception` lets it by."""
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[bool]:
+    """Interrupt the block with TimeoutError once `seconds` have passed, where a process can (SIGALRM).
+
+    That is the main thread with no other alarm pending (the CLI, Ray workers); elsewhere (the web app's
+    and the API's threads) it yields False and the caller's own checks between steps are the only bound.
+    """
+    if not (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+            and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)):  # fmt: skip
+        yield False
+        return
+    armed = [True]
+
+    def alarm(signum: int, frame: object) -> None:
+        if armed[0]:
+            raise _Overran
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-3))
+    try:
+        yield True
+    except _Overran:
+        raise TimeoutError(f"over {seconds:g} s") from None
+    finally:
+        armed[0] = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def short(exc: Exception) -> str:

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qa_app.documents.bounds import MB, Limits, guarded, short, too_long
+from qa_app.documents.bounds import MB, Limits, guarded, short, time_limit, too_long
 from qa_app.documents.model import make_document, parse_date
 from qa_app.documents.normalise import collapse, normalize_text
 from qa_app.documents.text import is_headline
@@ -113,10 +113,19 @@ def _check_content_size(path: Path, reader: pypdf.PdfReader, max_bytes: int) -> 
 
 def _extract_pages(path: Path, reader: pypdf.PdfReader, max_chars: int, max_seconds: float) -> list[str]:
     """Each page's normalised text; stops as soon as the joined text would pass `max_chars`, or the time
-    spent `max_seconds` (checked between pages)."""
+    spent `max_seconds`: inside a page where `time_limit` can interrupt it, else checked between pages."""
     pages: list[str] = []
+    try:
+        with time_limit(max_seconds):
+            return _page_texts(path, reader, max_chars, time.monotonic() + max_seconds, max_seconds, pages)
+    except TimeoutError:
+        raise LoadError(str(path), f"reading the text took over {max_seconds:g} s and stopped during page "
+                        f"{len(pages) + 1} of {len(reader.pages):,} (QA_APP_MAX_PDF_SECONDS)") from None  # fmt: skip
+
+
+def _page_texts(path: Path, reader: pypdf.PdfReader, max_chars: int, deadline: float, max_seconds: float,
+                pages: list[str]) -> list[str]:  # fmt: skip
     joined = -2  # length of the non-empty pages joined by "\n\n"
-    deadline = time.monotonic() + max_seconds
     for number, page in enumerate(reader.pages, 1):
         if time.monotonic() > deadline:
             raise LoadError(str(path), f"reading the text took over {max_seconds:g} s and stopped at page {number} "
