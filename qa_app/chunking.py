@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from functools import lru_cache
-
-import pysbd
+from typing import TYPE_CHECKING
 
 from qa_app.records import ChunkSpan, Span
+
+if TYPE_CHECKING:
+    import pysbd
 
 _LINE = re.compile(r"[^\n]+")
 _WORD = re.compile(r"\S+")
@@ -16,6 +18,8 @@ _WORD = re.compile(r"\S+")
 
 @lru_cache(maxsize=1)
 def _segmenter() -> pysbd.Segmenter:
+    import pysbd  # here, not at the top: answering from stored sentences never splits text
+
     return pysbd.Segmenter(language="en", clean=False)
 
 
