@@ -40,7 +40,7 @@ class Settings:
     max_chunk_words: int = 300
     embed_batch_size: int = 32
     embedding_backend: str = "torch"  # torch | onnx (int8-quantised ONNX export; see README, "Performance")
-    sentence_vectors: str = "float16"  # float16 | int8: how new sentence and title vectors are stored (README)
+    sentence_vectors: str = "int8"  # int8 | float16: how new sentence and title vectors are stored (README)
     ivf_threshold: int = 200_000  # chunks: exact FAISS search below, IVF at and above (see README, "Performance")
     ivf_nprobe: int = 32  # IVF lists searched per query
     top_k: int = 8

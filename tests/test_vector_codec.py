@@ -1,4 +1,4 @@
-"""Sentence and title vectors stored as float16 (default) or int8 (QA_APP_SENTENCE_VECTORS=int8)."""
+"""Sentence and title vectors stored as int8 (default) or float16 (QA_APP_SENTENCE_VECTORS=float16)."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def _blob_lengths(index_dir: Path) -> set[int]:
 
 
 def test_one_index_reads_vectors_written_under_both_settings(tmp_path: Path) -> None:
-    settings = Settings(index_dir=tmp_path / "index")
+    settings = Settings(index_dir=tmp_path / "index", sentence_vectors="float16")
     first = _document("Harbour reopens", "The harbour reopened on Monday. Ferries sail again at dawn.")
     second = _document("Bridge closes", "The old bridge closed for repairs. Traffic goes by the ring road.")
     with_float16 = Library(settings, embedder=HashingEmbedder())
@@ -90,3 +90,12 @@ def test_int8_index_answers_as_float16_does(model: SentenceTransformerEmbedder, 
         library.close()
     assert answers["int8"].answered and answers["float16"].answered
     assert [c.quote for c in answers["int8"].citations] == [c.quote for c in answers["float16"].citations]
+
+
+def test_a_new_index_stores_int8_sentence_and_title_vectors_by_default(tmp_path: Path) -> None:
+    library = Library(load_settings(index_dir=tmp_path / "index"), embedder=HashingEmbedder())
+    library.add([_document("Harbour reopens", "The harbour reopened on Monday. Ferries sail again at dawn.")])
+    assert _blob_lengths(library.index_dir) == {64 + 2}
+    with sqlite3.connect(library.index_dir / DB_NAME) as db:
+        assert {row[0] for row in db.execute("SELECT LENGTH(title_vector) FROM documents")} == {64 + 2}
+    library.close()
