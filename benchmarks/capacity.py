@@ -1,0 +1,205 @@
+"""Web app capacity: N concurrent Chromium sessions against one `qa-app serve`, with and without a CLI writer.
+
+One real server over a copy of the corpus index is started and warmed (one session answers first, so the model
+is loaded: this measures capacity, not the cold start of benchmarks/perf_ui.py). Then, for each N, N fresh
+browser contexts open the chat at the same moment (Playwright's async API drives them concurrently); each
+session records
+
+- page_s    from opening the page to the chat input visible and enabled (the page load)
+- answer_s  from pressing Enter to the answer and its first source card drawn (the first answer)
+
+and a session that has neither within `--timeout` seconds counts as failed. "With writer" runs `qa-app index`
+on fresh articles into the same index for the whole round (restarted while the round lasts), as the issue's
+outside test did. The 1-minute load average is recorded at the start and end of each round: on a shared
+machine the figures are upper bounds of what the app costs.
+
+    .venv/bin/python -m benchmarks.capacity --sessions 1 5 10 20 --timeout 120
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import closing
+from pathlib import Path
+
+from playwright.async_api import Browser, async_playwright
+
+from benchmarks.perf_ui import (
+    _ANSWER_JS,
+    _CHAT_READY_JS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    POLL_MS,
+    QUESTIONS,
+    ROOT,
+    build_corpus_index,
+    free_port,
+    running_server,
+    server_env,
+    wait_healthy,
+)
+from benchmarks.timing import host
+from qa_app.config import DB_NAME
+
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+async def one_session(browser: Browser, url: str, question: str, timeout_s: float) -> dict:
+    """Open the chat, ask one question: page_s and answer_s, or the step that did not finish in time."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    result: dict = {"page_s": None, "answer_s": None, "error": None}
+    started = time.perf_counter()
+    try:
+        page = await context.new_page()
+        await page.goto(url, timeout=timeout_s * 1000)
+        await page.wait_for_function(_CHAT_READY_JS, polling=POLL_MS, timeout=timeout_s * 1000)
+        result["page_s"] = time.perf_counter() - started
+        box = page.get_by_test_id("stChatInputTextArea")
+        await box.fill(question)
+        asked = time.perf_counter()
+        await box.press("Enter")
+        left = max(1.0, timeout_s - (asked - started))
+        handle = await page.wait_for_function(_ANSWER_JS, arg=1, polling=POLL_MS, timeout=left * 1000)
+        state = await handle.json_value()
+        result["answer_s"] = time.perf_counter() - asked
+        if state != "answered":
+            result["error"] = state
+    except Exception as exc:  # a timeout or a closed page: this session failed, the others go on
+        result["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+    finally:
+        await context.close()
+    return result
+
+
+async def one_round(browser: Browser, url: str, sessions: int, timeout_s: float) -> list[dict]:
+    questions = [QUESTIONS[n % len(QUESTIONS)] for n in range(sessions)]
+    return list(await asyncio.gather(*(one_session(browser, url, q, timeout_s) for q in questions)))
+
+
+class Writer:
+    """`qa-app index` of fresh articles into the index, restarted until stopped (its own process group)."""
+
+    def __init__(self, index_dir: Path, folder: Path, log: Path) -> None:
+        self.index_dir, self.folder, self.log = index_dir, folder, log
+        self.process: subprocess.Popen | None = None
+        self.rounds = 0
+
+    def _articles(self) -> Path:
+        tag = time.monotonic_ns()  # unique across writers: every article is new to the index
+        batch = self.folder / f"batch-{tag}"
+        batch.mkdir(parents=True)
+        for n in range(40):
+            words = " ".join(f"harbor{tag}x{n} pier works council vote {m}" for m in range(40))
+            (batch / f"story-{n}.txt").write_text(f"Harbor works report {tag}-{n}\n{words}.\n")
+        return batch
+
+    def poll(self) -> None:
+        """Start the next `qa-app index` when the last one has finished."""
+        if self.process is None or self.process.poll() is not None:
+            command = [sys.executable, "-m", "qa_app", "index", str(self._articles()), "--index-dir",
+                       str(self.index_dir)]  # fmt: skip
+            with self.log.open("ab") as out:
+                self.process = subprocess.Popen(command, cwd=ROOT, env=server_env(), stdout=out,
+                                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+            self.rounds += 1
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, 15)
+            self.process.wait(30)
+
+
+def stored_documents(index_dir: Path) -> int:
+    """Documents committed to the index now (read-only, beside the server and the writer)."""
+    with closing(sqlite3.connect(f"file:{index_dir / DB_NAME}?mode=ro", uri=True, timeout=30)) as db:
+        return db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+
+
+async def measured_round(
+    browser: Browser, url: str, sessions: int, timeout_s: float, writer: Writer | None, index_dir: Path
+) -> dict:
+    before = stored_documents(index_dir)
+    if writer:  # open the sessions once the writer commits (torch imported, embedding), not while it starts
+        writer.poll()
+        for _ in range(240):
+            if stored_documents(index_dir) > before:
+                break
+            await asyncio.sleep(0.5)
+    before, load_start = stored_documents(index_dir), os.getloadavg()
+    task = asyncio.ensure_future(one_round(browser, url, sessions, timeout_s))
+    while not task.done():
+        if writer:
+            writer.poll()
+        await asyncio.sleep(0.5)
+    rows = task.result()
+    pages = [r["page_s"] for r in rows if r["page_s"] is not None]
+    answers = [r["answer_s"] for r in rows if r["answer_s"] is not None and not r["error"]]
+    return {"sessions": sessions, "writer": bool(writer), "load_start": load_start, "load_end": os.getloadavg(),
+            "documents_written_meanwhile": stored_documents(index_dir) - before,
+            "pages_loaded": len(pages), "answered": len(answers),
+            "page_s_median": statistics.median(pages) if pages else None, "page_s_max": max(pages, default=None),
+            "answer_s_median": statistics.median(answers) if answers else None,
+            "answer_s_max": max(answers, default=None), "errors": [r["error"] for r in rows if r["error"]]}  # fmt: skip
+
+
+async def run(args: argparse.Namespace) -> dict:
+    rounds = []
+    with tempfile.TemporaryDirectory(prefix="qa-capacity-") as scratch_name:
+        scratch = Path(scratch_name)
+        index_dir = scratch / "index"
+        if args.index_dir:
+            shutil.copytree(args.index_dir, index_dir)
+        else:
+            build_corpus_index(index_dir)
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            try:
+                with running_server(index_dir, port, scratch / "server.log") as server:
+                    wait_healthy(url, server, scratch / "server.log")
+                    warm = await one_round(browser, url, 1, 300)  # the model loads on the first question
+                    print("warm-up", warm, file=sys.stderr, flush=True)
+                    for sessions in args.sessions:
+                        for with_writer in (False, True):
+                            writer = (
+                                Writer(index_dir, scratch / "writer", scratch / "writer.log") if with_writer else None
+                            )
+                            try:
+                                row = await measured_round(browser, url, sessions, args.timeout, writer, index_dir)
+                                rounds.append(row)
+                            finally:
+                                if writer:
+                                    writer.stop()
+                            print(json.dumps(rounds[-1]), file=sys.stderr, flush=True)
+            finally:
+                await browser.close()
+    return {"host": host(), "timeout_s": args.timeout, "rounds": rounds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sessions", type=int, nargs="+", default=[1, 5, 10, 20])
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds a session may take in all")
+    parser.add_argument("--index-dir", type=Path, help="an index to copy (default: corpus/ indexed afresh)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "capacity.json")
+    args = parser.parse_args()
+    result = asyncio.run(run(args))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    for row in result["rounds"]:
+        print(json.dumps({k: v for k, v in row.items() if k != "errors"}))
+
+
+if __name__ == "__main__":
+    main()
