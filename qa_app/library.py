@@ -142,6 +142,8 @@ class Library:
         llm_model: str | None = None,
     ) -> AnswerStream:
         """Like `ask`, but iterating yields each generated sentence once it is checked; `.answer` is the result."""
+        if (reader := self._composer.judge.reader) is not None:
+            reader.load_in_background()  # a first answer's reader load overlaps the question's embedding
         query = self.query(question, history)
         passages = self.retrieve(query, k, filters)
         extractive = self._composer.compose(query, passages, check=self._citation_matches)

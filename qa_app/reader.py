@@ -8,6 +8,7 @@ qa_app/models/answer_reader/.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Sequence
@@ -54,6 +55,15 @@ class AnswerReader:
     def load_now(self) -> None:
         """Load the weights now rather than at the first question."""
         self._loaded()
+
+    def load_in_background(self) -> None:
+        """Start loading the weights in a thread, so it overlaps the question's embedding and search."""
+        if self._session is None:
+            threading.Thread(target=self._load_quietly, name="answer-reader-load", daemon=True).start()
+
+    def _load_quietly(self) -> None:
+        with contextlib.suppress(Exception):  # best effort: the first question loads again and reports the error
+            self._loaded()
 
     def _loaded(self) -> tuple[Any, Any]:
         with self._lock:
