@@ -3,13 +3,15 @@
 Indexes corpus/ and benchmarks/data/articles.jsonl (the quality benchmark's news set) with the real model into
 a temporary folder, then reports the bytes on disk per article: every file (SQLite by table and index through
 its dbstat table, FAISS, the BM25 folders) and, inside SQLite, the logical bytes of each stored column (article
-text, chunk vectors, sentence and title vectors).
+text, chunk vectors, sentence and title vectors). `bytes_per_article` is the folder at rest, after the library is
+closed (SQLite has folded its write-ahead log in); `bytes_per_article_while_open` counts the log as well.
 
 Then the quality side of smaller sentence vectors, without changing the product: the composer's stored-vector
 reader is wrapped so every sentence and title vector it reads goes through an int8 round trip (per-vector scale
 kept as float16: 386 bytes instead of float16's 768) and the quality benchmark's answer figures
 (benchmarks/quality.py `answer_figures`) are computed with the stored float16 vectors and with the round-tripped
-ones, on the same index, the same questions.
+ones, on the same index, the same questions. int8 is now the default, so this comparison needs
+QA_APP_SENTENCE_VECTORS=float16 (the quality benchmark run both ways is the real check: README, Index size).
 
 Run: `nice -n 5 .venv/bin/python benchmarks/index_bytes.py [--skip-quality]`; writes
 benchmarks/results/index_bytes.json (machine and load average included).
@@ -133,7 +135,11 @@ def main(argv: list[str] | None = None) -> int:
         }
         if not args.skip_quality:
             report["quality"] = quality(settings.index_dir, library)
-        library.close()
+        library.close()  # SQLite folds its write-ahead log into the database and deletes it
+        at_rest = file_bytes(settings.index_dir)
+        report["bytes_per_article_while_open"] = report["bytes_per_article"]
+        report["bytes_per_article"] = round(sum(at_rest.values()) / articles)
+        report["files_per_article_at_rest"] = {k: round(v / articles) for k, v in at_rest.items() if v}
     info["uptime_at_end"] = uptime()
     print(json.dumps(report, indent=2))
     print(f"start: {info['uptime_at_start']}\nend:   {info['uptime_at_end']}")
