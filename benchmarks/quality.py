@@ -5,8 +5,10 @@ Recall@1/5/10 and MRR@10 of the gold article for dense-only, BM25-only and hybri
 answers: answer in a cited quote and in the first quote, answered rate, abstention on unanswerable questions
 and on each answerable question asked without its gold articles (answer removed), conflict-note rate where
 there is no conflict, quotes per answer, citation violations. The same library plus
-benchmarks/data/conflicts.jsonl (articles that contradict a number, a date or a name) gives the share of
-conflict notes naming both values. SQuAD validation split (training/squad.py, never tuned on): the same answer
+benchmarks/data/conflicts.jsonl and conflicts_test.jsonl (articles that contradict a number, a date or a name)
+and near_miss.jsonl (two stories of one kind in two places) gives the share of conflict notes naming both values
+(dev and held-out questions, see `conflict_figures`) and the note rate on near misses.
+SQuAD validation split (training/squad.py, never tuned on): the same answer
 figures plus abstention on answer-removed and adversarial unanswerable questions (benchmarks/quality_squad.py;
 `--news-only` skips it). Prints tables and writes benchmarks/results/quality.json. Run with `make bench-quality`.
 """
@@ -103,17 +105,26 @@ def answer_figures(library: Library, questions: list[dict]) -> dict:
 
 
 def conflict_figures(library: Library) -> dict:
-    """On the library with planted contradictions: notes that name both the true and the planted value."""
-    questions = load_jsonl("conflict_questions.jsonl")
-    both, any_note, per_answer = [], [], []
-    for q in questions:
-        answer = library.ask(q["question"])
-        note = " ".join(n.text for n in answer.notes)
-        any_note.append(bool(answer.notes))
-        both.append(q["true"] in note and q["planted"] in note)
-        per_answer.append(len(answer.notes))
-    return {"conflict_questions": len(questions), "note_names_both_values": statistics.fmean(both),
-            "note_rate": statistics.fmean(any_note), "max_notes_per_answer": max(per_answer)}  # fmt: skip
+    """On the library with planted contradictions: notes that name both the true and the planted value.
+
+    Dev (used to choose the conflict check's design): conflict_questions.jsonl and t01-t06 of
+    conflict_test_questions.jsonl (inspected while building it). Held out: t07-t12, and the near-miss pairs
+    (two stories of one kind in two places), where any note is wrong.
+    """
+    tests = load_jsonl("conflict_test_questions.jsonl")
+    figures = {}
+    for name, questions in (("dev", load_jsonl("conflict_questions.jsonl") + tests[:6]), ("held_out", tests[6:])):
+        both, per_answer = [], []
+        for q in questions:
+            answer = library.ask(q["question"])
+            note = " ".join(n.text for n in answer.notes)
+            both.append(q["true"] in note and q["planted"] in note)
+            per_answer.append(len(answer.notes))
+        figures |= {f"conflict_{name}_questions": len(questions),
+                    f"note_names_both_values_{name}": statistics.fmean(both),
+                    f"max_notes_per_answer_{name}": max(per_answer)}  # fmt: skip
+    near_miss = [bool(library.ask(q["question"]).notes) for q in load_jsonl("near_miss_questions.jsonl")]
+    return figures | {"near_miss_questions": len(near_miss), "note_rate_near_miss": statistics.fmean(near_miss)}
 
 
 def main(results_path: Path = RESULTS, news_only: bool = False) -> int:
@@ -134,7 +145,7 @@ def main(results_path: Path = RESULTS, news_only: bool = False) -> int:
         conflicted = replace(settings, index_dir=Path(tmp) / "conflicts")
         shutil.copytree(settings.index_dir, conflicted.index_dir)
         library = Library(conflicted, embedder=embedder)
-        library.add([DATA / "conflicts.jsonl"])
+        library.add([DATA / "conflicts.jsonl", DATA / "conflicts_test.jsonl", DATA / "near_miss.jsonl"])
         answers |= conflict_figures(library)
     answerable = sum(q["answerable"] for q in questions)
     print(f"news set: {len(questions)} questions ({answerable} answerable, {len(questions) - answerable} not); "

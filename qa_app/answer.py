@@ -9,19 +9,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa_app.claims import asked, asked_values, cite
+from qa_app.claims import asked_values, cite, question_names
 from qa_app.config import Settings
 from qa_app.embedder import Embedder
 from qa_app.reader import AnswerJudge, packaged_judge
 from qa_app.records import CONFLICT, Answer, Citation, Note, Passage, Query, Span
-from qa_app.scorer import SentenceView, is_caption
+from qa_app.scorer import SentenceView, fold, is_caption
 from qa_app.spelling import spelled_out
 
 NOT_ANSWERED = "The indexed articles do not answer this question. The closest passages are listed below."
 FOLLOW_SHARE = 0.5  # a further quote needs at least this share of the best sentence's probability
 REDUNDANT = 0.9  # cosine above which a sentence repeats one already chosen
 SAME_FACT = 0.6  # cosine above which a sentence from another article speaks of the same event
+SAME_STORY = 0.3  # cosine above which another article's likely answer may contradict the best one (chosen on dev)
 OTHER_READ = 2  # sentences the reader reads of each other article when looking for a contradicting answer
+_WORD = re.compile(r"[\w'’-]+")
 _TIMELINE = re.compile(r"\b(when|latest|first|last|recent(ly)?|timeline|before|after|since|earlier|later)\b", re.I)
 
 Conflict = tuple["Candidate", "Candidate"]  # the best sentence and a likely answer that contradicts it
@@ -143,7 +145,8 @@ class Composer:
     def _other_answers(
         self, query: Query, passages: Sequence[Passage], best: Candidate, known: dict
     ) -> list[Candidate]:
-        """The likely answer of each other article, scored among that article's own sentences.
+        """The likely answer of each other article, scored among that article's own sentences: of its sentences the
+        reader read and found likely, the first that gives a value of the asked kind, else its best one.
 
         The scorer learned from questions with one answering sentence, so beside the best one a second article's
         answer scores low; asked of its own article alone, it scores as an answer if it is one.
@@ -158,9 +161,10 @@ class Composer:
         )  # one reader call for every other article
         found = []
         for (sentences, views), probabilities in zip(groups, scored, strict=True):
-            own = _ranked(sentences, views, probabilities)
-            if self.judge.answer_probability(own[0].probability) >= self.min_score:
-                found.append(own[0])
+            own = _ranked(sentences, views, probabilities)[:OTHER_READ]
+            likely = [c for c in own if self.judge.answer_probability(c.probability) >= self.min_score]
+            if likely:
+                found.append(next((c for c in likely if asked_values(query.terms_text, c.text)), likely[0]))
         return found
 
     def _select(
@@ -179,7 +183,7 @@ class Composer:
             if candidate.passage.doc_id != best.passage.doc_id and float(candidate.vector @ best.vector) < SAME_FACT:
                 continue  # another story
             chosen.append(candidate)
-        others = self._other_answers(query, passages, best, known) if asked(question) else []
+        others = self._other_answers(query, passages, best, known) if asked_values(question, best.text) else []
         conflict = _conflict(question, best, others)
         if conflict is not None and not any(_overlaps(conflict, c) for c in chosen):
             chosen = [*chosen[: self.max_sentences - 1], conflict]
@@ -232,17 +236,29 @@ def _overlaps(a: Candidate, b: Candidate) -> bool:
 
 
 def _conflict(question: str, best: Candidate, others: Sequence[Candidate]) -> Candidate | None:
-    """A likely answer from another article that gives a different value for what was asked, if any."""
+    """A likely answer from another article about the same story that gives a different value for what was asked.
+
+    Same story: the other article names everything the question names that the best one's article does (two
+    fires in two towns are two stories), and the two sentences are alike (`SAME_STORY`).
+    """
     mine = asked_values(question, best.text)
     if not mine:
         return None
+    names = question_names(question) & _words(best.passage)
     for other in others:
-        if other.passage.doc_id == best.passage.doc_id or float(other.vector @ best.vector) < SAME_FACT:
+        if other.passage.doc_id == best.passage.doc_id:
+            continue
+        if not names <= _words(other.passage) or float(other.vector @ best.vector) < SAME_STORY:
             continue
         theirs = asked_values(question, other.text)
         if theirs and not (mine & theirs):
             return other
     return None
+
+
+def _words(passage: Passage) -> set[str]:
+    """The words of a passage and its title, folded and lower-cased as `question_names` gives them."""
+    return set(_WORD.findall(fold(f"{passage.title}\n{passage.text}").lower()))
 
 
 def _merge_adjacent(chosen: list[Candidate]) -> list[tuple[Passage, int, int, str, float]]:

@@ -12,13 +12,23 @@ from collections.abc import Callable
 
 from qa_app.errors import QAError
 from qa_app.records import Citation, Passage, page_at
-from qa_app.scorer import DATE, NAME, NOT_SENTENCE_START, NUMBER, expected_shape
+from qa_app.scorer import DATE, NAME, NOT_SENTENCE_START, NUMBER, expected_shape, fold
 
 _MONTH_DAY = re.compile(r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.? \d{1,2}\b|\b\d{4}\b")
 _FULL_NAME = re.compile(NOT_SENTENCE_START + NAME.pattern)
 _WORD = re.compile(r"[\w'’.-]+")
 _CAPITALISED = re.compile(r"(?<![\w'’-])[A-Z][\w'’.-]*")
 _SENTENCE_START = re.compile(r"^\W*[\w'’.-]+")  # the first word is capitalised anyway
+_AMOUNT = re.compile(
+    r"[$€£]\s?\d[\d,.]*(?:\s(?:million|billion|thousand|bn|m)\b)?|\d[\d,.]*\s?(?:percent\b|per cent\b|%)"
+)
+_LEADING_NAME = re.compile(r"^\W*([A-Z][\w'’-]+(?: [A-Z][\w'’-]+)+)")
+_NAME_WORD = re.compile(NOT_SENTENCE_START + r"\b[A-Z][\w'’-]+")
+_LOWER_WORD = re.compile(r"[a-z]+")
+_UNIT = re.compile(r" ([a-z]+)(?: ([a-z]+))?")  # the words right after a number: what it counts
+_CALENDAR = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "January", "February",
+             "March", "April", "May", "June", "July", "August", "September", "October", "November",
+             "December"}  # fmt: skip
 _NOT_NAMES = {"i", "the", "a", "an", "and", "but", "or", "in", "on", "at", "of", "to", "for", "it", "he", "she",
               "they", "we", "this", "that", "these", "those", "his", "her", "their", "its", "as", "according",
               "however", "also", "after", "before", "when", "while", "if", "so", "there", "then"}  # fmt: skip
@@ -27,23 +37,56 @@ _NOT_NAMES = {"i", "the", "a", "an", "and", "but", "or", "in", "on", "at", "of",
 # ---- the asked value (extractive answers: do two articles disagree?) ----------------------------------
 
 
-def asked(question: str) -> bool:
-    """Whether the question asks for a value (a number, a date, a name) that two articles could disagree on."""
-    return expected_shape(question) is not None
-
-
 def asked_values(question: str, text: str) -> set[str]:
-    """The values of the kind the question asks for (numbers, dates, names) that `text` gives beyond the question."""
+    """The values of the kind the question asks for that `text` gives beyond the question: numbers (those counting
+    what the question counts when any does), dates, people's and places' names; for other questions, sums of
+    money and shares ("$2.4 million", "7.5 percent"), which state a value whatever the wording asked."""
     shape = expected_shape(question)
     if shape is NUMBER:
-        found = {m.group().rstrip(".,") for m in NUMBER.finditer(text)}
+        found = _counts(question, text)
     elif shape is DATE:
         found = {m.group() for m in _MONTH_DAY.finditer(text)}
     elif shape is not None:
-        found = {m.group() for m in _FULL_NAME.finditer(text)}
+        found = _full_names(text)
     else:
-        return set()
+        found = {m.group().rstrip(".,") for m in _AMOUNT.finditer(text)}
     return {value for value in found if value.lower() not in question.lower()}
+
+
+def question_names(question: str) -> set[str]:
+    """The names a question mentions (capitalised words after its first), folded and lower-cased."""
+    return {fold(m.group()).lower() for m in _NAME_WORD.finditer(question) if m.group() not in _CALENDAR}
+
+
+def _counts(question: str, text: str) -> set[str]:
+    """The numbers of `text` outside dates; only those whose next two words share one with the question (what it
+    counts) when there are such."""
+    dates = [m.span() for m in _MONTH_DAY.finditer(text)]
+    asked_words = {word[:5] for word in _LOWER_WORD.findall(question.lower()) if len(word) > 3}
+    numbers, counting = set(), set()
+    for m in NUMBER.finditer(text):
+        if any(start <= m.start() < end for start, end in dates):
+            continue
+        value = m.group().rstrip(".,")
+        numbers.add(value)
+        unit = _UNIT.match(text, m.end())
+        if unit and {word[:5] for word in unit.groups() if word} & asked_words:
+            counting.add(value)
+    return counting or numbers
+
+
+def _full_names(text: str) -> set[str]:
+    """Names in `text`: capitalised runs after the sentence's first word, and a run of two or more words at its
+    start ("Samuel Okafor won…"); days and months are not names."""
+    found = {m.group() for m in _FULL_NAME.finditer(text)}
+    first = _LEADING_NAME.match(text)
+    words = first.group(1).split() if first else []
+    while words and words[0].lower() in _NOT_NAMES:
+        words.pop(0)
+    if len(words) > 1:
+        found.add(" ".join(words))
+    names = {" ".join(w for w in name.split() if w not in _CALENDAR) for name in found} - {""}
+    return {name for name in names if not any(name != other and name in other for other in names)}
 
 
 # ---- every fact of a sentence (generated answers: is each one in the cited passage?) ------------------

@@ -208,11 +208,22 @@ def test_misspelled_question_is_corrected_and_says_so(answers: Library):
 def test_asked_values_are_the_kind_of_thing_the_question_asks_for():
     from qa_app.claims import asked_values
 
-    assert asked_values("How many dockworkers struck?", "About 4,000 dockworkers walked off on March 3.") == {
-        "4,000", "3"}  # fmt: skip
+    assert asked_values("How many dockworkers struck?", "About 4,000 dockworkers walked off on March 3.") == {"4,000"}
+    assert asked_values("How many ships?", "5,200 workers struck, 12 ships waited in 2025.") == {"12"}  # what it counts
+    assert asked_values("How many workers?", "It began on March 3 with 40 staff.") == {"40"}  # no date parts
     assert asked_values("When did the strike start?", "It began on March 3, 2025 at dawn.") == {"March 3", "2025"}
     assert asked_values("Who won the men's race?", "The race was won by Pavel Drozdov.") == {"Pavel Drozdov"}
+    assert asked_values("Who won?", "Samuel Okafor won on Sunday, ahead of Kiprono.") == {"Samuel Okafor", "Kiprono"}
     assert asked_values("Why did the talks fail?", "Talks failed over pay in 2025.") == set()
+    assert asked_values("What fine was imposed?", "A fine of $2.4 million, 7.5 percent of sales, in 2025.") == {
+        "$2.4 million", "7.5 percent"}  # fmt: skip
+
+
+def test_question_names_are_folded_words_after_the_first():
+    from qa_app.claims import question_names
+
+    assert question_names("When will the bridge at Wetherlow reopen, says Möngke on Monday?") == {"wetherlow", "mongke"}
+    assert question_names("who won the lakeshore marathon") == set()
 
 
 def test_a_conflicting_answer_is_found_when_neither_article_was_quoted_for_it(answers: Library):
@@ -221,3 +232,41 @@ def test_a_conflicting_answer_is_found_when_neither_article_was_quoted_for_it(an
     if answer.notes:  # a note names values that its quotes hold
         quoted = " ".join(c.quote for c in answer.citations)
         assert all(value in quoted for value in ("4,000", "5,200") if value in answer.notes[0].text)
+
+
+STORIES = [
+    ("Warehouse fire in Dunmere destroys furniture stock",
+     "Fire broke out on Tuesday night. About 60 firefighters fought the blaze at the furniture warehouse in Dunmere "
+     "for six hours.\n\nNo one was hurt, the fire service said.", "2025-04-02"),
+    ("Warehouse blaze in Pellham",
+     "Fire broke out on Thursday. About 85 firefighters fought the blaze at the furniture warehouse in Pellham for "
+     "four hours.\n\nTwo nearby homes were evacuated.", "2025-04-10"),
+    ("Orvik museum to reopen after renovation",
+     "The Orvik city museum will reopen on May 12 after a two-year renovation, its director said on Monday. The "
+     "work added a new wing for the museum's maritime collection.", "2025-03-03"),
+    ("Orvik museum sets a new date",
+     "The renovation of the Orvik museum is running late. Doors open again to the public on May 19, the culture "
+     "office said, once the last exhibits are installed in the new wing.", "2025-03-20"),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def stories(tmp_path_factory: pytest.TempPathFactory, model: SentenceTransformerEmbedder) -> Library:
+    library = Library(Settings(index_dir=tmp_path_factory.mktemp("stories") / "index"), embedder=model)
+    library.add([make_document(title=t, text=body, source=f"story-{n}", published_at=date)
+                 for n, (t, body, date) in enumerate(STORIES)])  # fmt: skip
+    yield library
+    library.close()
+
+
+def test_two_stories_of_the_same_kind_in_two_towns_are_no_conflict(stories: Library):
+    answer = stories.ask("How many firefighters fought the warehouse fire in Dunmere?")
+    assert answer.answered and "60" in answer.citations[0].quote
+    assert answer.notes == ()
+
+
+def test_two_reports_that_word_a_fact_differently_and_disagree_get_one_note(stories: Library):
+    answer = stories.ask("When will the Orvik museum reopen?")
+    (note,) = answer.notes
+    assert note.kind == CONFLICT and "May 12" in note.text and "May 19" in note.text
+    _assert_grounded(stories, answer)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa_app.claims import asked, cite, facts, known
+from qa_app.claims import cite, facts, known
 from qa_app.errors import QAError
 from qa_app.records import Passage
 
@@ -22,11 +22,6 @@ def test_facts_are_numbers_and_names_past_the_first_word() -> None:
 def test_known_holds_a_sentences_facts_written_differently() -> None:
     assert facts("It costs 4200000 and the US pays.") <= known(TEXT)
     assert "#4300000" not in known(TEXT)
-
-
-def test_asked_is_true_for_questions_after_a_value() -> None:
-    assert asked("How many dockworkers struck?") and asked("Who won the race?")
-    assert not asked("Why did the talks fail?")
 
 
 def test_cite_builds_a_checked_citation_with_its_page() -> None:
