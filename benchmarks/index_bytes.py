@@ -4,7 +4,8 @@ Indexes corpus/ and benchmarks/data/articles.jsonl (the quality benchmark's news
 a temporary folder, then reports the bytes on disk per article: every file (SQLite by table and index through
 its dbstat table, FAISS, the BM25 folders) and, inside SQLite, the logical bytes of each stored column (article
 text, chunk vectors, sentence and title vectors). `bytes_per_article` is the folder at rest, after the library is
-closed (SQLite has folded its write-ahead log in); `bytes_per_article_while_open` counts the log as well.
+closed (SQLite has folded its write-ahead log in and removed it and its shared-memory file);
+`bytes_per_article_while_open` counts those two files as well.
 
 Then the quality side of smaller sentence vectors, without changing the product: the composer's stored-vector
 reader is wrapped so every sentence and title vector it reads goes through an int8 round trip (per-vector scale
@@ -20,6 +21,7 @@ benchmarks/results/index_bytes.json (machine and load average included).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -49,7 +51,8 @@ COLUMNS = {  # logical bytes of the columns that hold the data (the rest is keys
     "title_vectors": "SELECT SUM(LENGTH(title_vector)) FROM documents",
 }
 COUNTS = {"documents": "SELECT COUNT(*) FROM documents", "chunks": "SELECT COUNT(*) FROM chunks",
-          "sentences": "SELECT COUNT(*) FROM sentences"}  # fmt: skip
+          "sentences": "SELECT COUNT(*) FROM sentences",
+          "free_pages": "PRAGMA freelist_count", "pages": "PRAGMA page_count"}  # fmt: skip
 
 
 def uptime() -> str:
@@ -72,7 +75,7 @@ def file_bytes(index_dir: Path) -> dict[str, int]:
 
 def sqlite_bytes(index_dir: Path) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
     """Pages per table or index (dbstat), logical bytes per data column, and row counts."""
-    with sqlite3.connect(index_dir / DB_NAME) as db:
+    with contextlib.closing(sqlite3.connect(index_dir / DB_NAME)) as db:  # closed: the WAL can go at rest
         pages = dict(db.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC").fetchall())
         columns = {name: int(db.execute(sql).fetchone()[0] or 0) for name, sql in COLUMNS.items()}
         counts = {name: int(db.execute(sql).fetchone()[0]) for name, sql in COUNTS.items()}
