@@ -61,14 +61,14 @@ def chunk_row_lengths(dimension: int) -> tuple[int, int]:
 
 def decode_chunks(blobs: Sequence[bytes], dimension: int) -> np.ndarray:
     """Stored chunk vectors as one float32 matrix, rows float16 or float32 (told apart by length)."""
-    if not blobs:
-        return np.zeros((0, dimension), dtype=np.float32)
-    half, full = chunk_row_lengths(dimension)
-    lengths = {len(blob) for blob in blobs}
-    if lengths == {half}:
-        return np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), -1).astype(np.float32)
-    if lengths == {full}:
-        return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1).copy()
-    return np.vstack([np.frombuffer(b, dtype=np.float16 if len(b) == half else np.float32) for b in blobs]).astype(
-        np.float32
-    )
+    lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs))
+    matrix = np.empty((len(blobs), dimension), dtype=np.float32)
+    known = np.zeros(len(blobs), dtype=bool)
+    for length, dtype in zip(chunk_row_lengths(dimension), (np.float16, np.float32), strict=True):
+        rows = np.flatnonzero(lengths == length)
+        known[rows] = True
+        if len(rows):
+            matrix[rows] = np.frombuffer(b"".join(blobs[i] for i in rows), dtype=dtype).reshape(len(rows), dimension)
+    if not known.all():
+        raise ValueError(f"{int((~known).sum())} chunk vectors are not {dimension}-dimensional")
+    return matrix

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from qa_app import vector_codec
 from qa_app.config import DB_NAME, Settings
@@ -88,3 +89,5 @@ def test_decode_chunks_reads_each_row_by_its_length() -> None:
     assert np.array_equal(decoded[1], vectors[1])
     assert np.array_equal(decoded[[0, 2]], vector_codec.as_stored(vectors[[0, 2]]))
     assert vector_codec.decode_chunks([], DIM).shape == (0, DIM)
+    with pytest.raises(ValueError, match="1 chunk vectors are not 64-dimensional"):
+        vector_codec.decode_chunks([*blobs, b"\x00" * DIM], DIM)
