@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from qa_app.documents import parse_date
 from qa_app.errors import QAError
+from qa_app.library import parse_date
 from qa_app.records import AddResult, Answer, Document, DocumentInfo, Passage, SearchFilters
 
 JSON = dict[str, Any]

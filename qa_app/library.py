@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from itertools import chain
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from qa_app import ingest
 from qa_app.answer import Composer
 from qa_app.answer_stream import AnswerStream
 from qa_app.config import DB_NAME, Settings, load_settings
+from qa_app.documents import load_records, parse_date, safe_upload_name
 from qa_app.embedder import Embedder, SentenceTransformerEmbedder
 from qa_app.errors import NotFoundError, QAError
 from qa_app.generative import LLMConfig
@@ -21,6 +23,7 @@ from qa_app.indexes import DerivedIndexes
 from qa_app.ingest import PreparedDocument, Progress, ProgressCallback
 from qa_app.lexical import LexicalIndex
 from qa_app.query_encoder import QueryEncoder
+from qa_app.reader import packaged_judge
 from qa_app.records import (
     AddResult,
     Answer,
@@ -38,12 +41,44 @@ from qa_app.spelling import Speller
 from qa_app.store import Store
 from qa_app.writelock import WriteLock
 
-__all__ = ["Library", "Progress", "ProgressCallback"]  # Progress is ingest's; the UI and CLI import it from here
+# The UI, CLI and API import what they need from here and qa_app.records only: Progress is ingest's, AnswerStream what
+# `ask_stream` returns, `parse_date` reads a filter's dates, `safe_upload_name` names a client's file, `Embedder` and
+# `embedding_model` give the web app one shared model, `preload_answer_models` loads a server's models early.
+__all__ = [
+    "AnswerStream",
+    "Embedder",
+    "Library",
+    "Progress",
+    "ProgressCallback",
+    "embedding_model",
+    "parse_date",
+    "preload_answer_models",
+    "safe_upload_name",
+]
 
 log = logging.getLogger(__name__)
 
 _WRITE_GROUP_CHUNKS = ingest.WRITE_GROUP_CHUNKS  # read at each add: tests shrink it for more commits
 _LOAD_BATCH_DOCUMENTS = ingest.LOAD_BATCH_DOCUMENTS  # read at each add: tests shrink it for more batches
+
+
+def embedding_model(name: str, backend: str = "torch") -> Embedder:
+    """The embedding model a Library uses by default (it loads lazily, on first use); one can serve many libraries."""
+    return SentenceTransformerEmbedder(name, backend=backend)
+
+
+def preload_answer_models(settings: Settings | None = None) -> None:
+    """Load the question model and the answer reader that Libraries of `settings` use (both are cached per process).
+
+    For a server that starts before its first Library: the first question then finds them loaded.
+    """
+    settings = settings or load_settings()
+    questions = QueryEncoder(embedding_model(settings.embedding_model))
+    if settings.embedding_backend == "torch" and questions.export_path.is_file():  # else the page loads torch
+        questions.embed(["warm up"])
+    judge = packaged_judge(settings.answer_reader)
+    if judge.reader is not None:
+        judge.reader.load_now()
 
 
 class Library:
@@ -57,8 +92,8 @@ class Library:
         self.rerank = rerank
         self.index_dir = Path(self.settings.index_dir)
         self.index_dir.mkdir(parents=True, exist_ok=True)
-        self.embedder: Embedder = embedder or SentenceTransformerEmbedder(
-            self.settings.embedding_model, backend=self.settings.embedding_backend
+        self.embedder: Embedder = embedder or embedding_model(
+            self.settings.embedding_model, self.settings.embedding_backend
         )
         # questions through the ONNX export of the same model when there is one: no torch on the answer path
         self._questions: Embedder = (
@@ -234,6 +269,15 @@ class Library:
             self._questions.export()  # the torch model is loaded now; once per machine and model
         return results
 
+    def add_records(self, records: Iterable[tuple[str, object]]) -> list[AddResult]:
+        """Index JSON article records sent without a file, as (label, parsed value) pairs; a bad one is reported.
+
+        A record is known by its URL or its own id; without either, by its text (it never replaces another).
+        """
+        documents, failures = load_records(records, max_text_chars=self.settings.max_text_chars)
+        failed = [AddResult(f.source, "failed", reason=f.reason) for f in failures]
+        return failed + (self.add([_record_identity(d) for d in documents]) if documents else [])
+
     def new_documents(self, documents: Iterable[Document]) -> tuple[list[Document], list[AddResult]]:
         """The documents not indexed yet (first copy of each), and an "already indexed" result for the others."""
         pending: list[Document] = []
@@ -310,3 +354,13 @@ class Library:
     def _indexes(self) -> tuple[VectorIndex, LexicalIndex]:
         """Both search indexes for the database's current generation."""
         return self._derived.current()
+
+
+def _record_identity(doc: Document) -> Document:
+    """A record's identity (`Document.key`): its URL, else `id:` its own id, else `text:` its text's id."""
+    url, own_id = doc.metadata.get("url"), doc.metadata.get("id")
+    if isinstance(url, str) and url:
+        return replace(doc, identity=url)
+    if isinstance(own_id, str | int) and not isinstance(own_id, bool) and str(own_id).strip():
+        return replace(doc, identity=f"id:{own_id}")
+    return replace(doc, identity=f"text:{doc.doc_id}")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 
 TOP_CHARS = 600  # "near the top of the first page": a dateline sits within the first few lines
-DATE_FROM_TEXT = "text"  # metadata["date_source"]: the date is printed in the article
-DATE_FROM_FILE = "pdf_metadata"  # ... or it is the PDF's own creation/modification date
 _MONTHS = (
     "January|February|March|April|May|June|July|August|September|October|November|December|"
     "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec"

@@ -11,6 +11,8 @@ if TYPE_CHECKING:
     import numpy as np
 
 Span = tuple[int, int]
+DATE_FROM_TEXT = "text"  # Document.metadata["date_source"]: the date is printed in the article
+DATE_FROM_FILE = "pdf_metadata"  # ... or it is the PDF's own creation/modification date
 
 
 def page_at(page_starts: tuple[int, ...], offset: int) -> int | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qa_app.app import charts, render
+from qa_app.app import answer_view, article_view, cards, charts, render
 from qa_app.app.export import ExportTurn, conversation_markdown
 from qa_app.records import Answer, Citation, Document
 from tests.e2e import SCRIPT
@@ -33,16 +33,18 @@ def citation(n: int = 1, phrase: str = "Work on the bridge starts in June", **ch
 
 def test_markers_link_to_their_cards_and_preview_the_quote() -> None:
     quotes = {1: f"It costs {SCRIPT}"}
-    html = render.answer_html("It costs a lot [1]. Unknown [5].", [1], prefix="7", quotes=quotes)
+    html = answer_view.answer_html("It costs a lot [1]. Unknown [5].", [1], prefix="7", quotes=quotes)
     assert '<a class="qa-marker" href="#qa-cite-7-1" aria-label="Source 1">[1]</a>' in html
     assert '<span class="qa-preview" role="tooltip">“It costs &lt;script&gt;' in html
     assert "<script>" not in html and "[5]" in html and "#qa-cite-7-5" not in html
-    card = render.citation_card(citation(), lambda _id: document())
-    assert '<div class="qa-card" id="qa-cite-7-1" tabindex="-1">' in render.card_html(card, render.cite_anchor("7", 1))
+    card = cards.citation_card(citation(), lambda _id: document())
+    assert '<div class="qa-card" id="qa-cite-7-1" tabindex="-1">' in cards.card_html(
+        card, answer_view.cite_anchor("7", 1)
+    )
 
 
 def test_page_number_never_wraps_apart_from_its_label() -> None:
-    card = render.citation_card(citation(), lambda _id: document())
+    card = cards.citation_card(citation(), lambda _id: document())
     assert card.meta.endswith("· p.\u00a02") and "p. 2" not in card.meta
 
 
@@ -52,12 +54,12 @@ def test_file_dates_and_dates_after_the_upload_are_marked() -> None:
     later = document(published_at="2026-12-01", metadata={})
     assert render.published_label(later) == "1 Dec 2026 (after the upload date)"
     assert render.published_label(document()) == "3 May 2025"
-    card = render.citation_card(citation(published_at="2026-12-01"), lambda _id: from_file)
+    card = cards.citation_card(citation(published_at="2026-12-01"), lambda _id: from_file)
     assert card.meta == "budget.pdf · 1 Dec 2026 (PDF file date) · p.\u00a02"
 
 
 def test_article_metadata_lists_pages_once_with_readable_labels() -> None:
-    rows = render.metadata_rows(document())
+    rows = article_view.metadata_rows(document())
     labels = [label for label, _ in rows]
     assert labels.count("Pages") == 1 and "pages" not in labels and "date_source" not in labels
     assert ("Published", "3 May 2025 (printed in the article)") in rows
@@ -67,8 +69,8 @@ def test_article_metadata_lists_pages_once_with_readable_labels() -> None:
 def test_markdown_export_says_what_each_answer_was_asked_with() -> None:
     answer = Answer("What starts in June?", "Work on the bridge starts in June [1].", True, (citation(),))
     turns = [
-        ExportTurn(answer.question, answer, {}, settings=render.asked_with({}, 12)),
-        ExportTurn(answer.question, answer, {}, settings=render.asked_with(
+        ExportTurn(answer.question, answer, {}, settings=answer_view.asked_with({}, 12)),
+        ExportTurn(answer.question, answer, {}, settings=answer_view.asked_with(
             {"published_after": "2025-05-01", "sources": ["Harbour Times"]}, 15)),
     ]  # fmt: skip
     markdown = conversation_markdown(turns)
@@ -77,8 +79,8 @@ def test_markdown_export_says_what_each_answer_was_asked_with() -> None:
 
 
 def test_cited_timeline_only_when_two_articles_are_dated() -> None:
-    one = render.citation_card(citation(), lambda _id: document())
-    same_article = render.citation_card(citation(2, "The council approved the budget"), lambda _id: document())
+    one = cards.citation_card(citation(), lambda _id: document())
+    same_article = cards.citation_card(citation(2, "The council approved the budget"), lambda _id: document())
     assert charts.cited_timeline([one, same_article]) is None  # two quotes, one article: one dot
-    other = render.citation_card(citation(3, doc_id="d2", published_at="2025-05-20"), lambda _id: None)
+    other = cards.citation_card(citation(3, doc_id="d2", published_at="2025-05-20"), lambda _id: None)
     assert charts.cited_timeline([one, other]) is not None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qa_app.app import charts, render
+from qa_app.app import answer_view, article_view, cards, charts, render
 from qa_app.app.export import ExportTurn, answer_plain_text, conversation_markdown
 from qa_app.app.uploads import index_uploads, progress_fraction, progress_text
 from qa_app.errors import QAError
@@ -72,7 +72,7 @@ def test_escape_markdown_leaves_no_active_syntax(text: str) -> None:
     [(0, 10), (len(TEXT) - 10, len(TEXT)), (40, 80), (0, len(TEXT))],
 )
 def test_context_window_keeps_the_exact_span(start: int, end: int) -> None:
-    snippet = render.context_window(TEXT, start, end, chars=30)
+    snippet = cards.context_window(TEXT, start, end, chars=30)
     assert snippet.quote == TEXT[start:end]
     joined = snippet.before + snippet.quote + snippet.after
     assert joined in TEXT
@@ -83,20 +83,20 @@ def test_context_window_keeps_the_exact_span(start: int, end: int) -> None:
 
 def test_context_window_cuts_at_word_boundaries() -> None:
     start = TEXT.index("the council approved")
-    snippet = render.context_window(TEXT, start, start + 20, chars=25)
+    snippet = cards.context_window(TEXT, start, start + 20, chars=25)
     assert snippet.before == "After a long debate, "
     assert snippet.after.startswith(" the budget") and not snippet.after.endswith(("brid", "bri"))
 
 
 def test_context_window_clamps_out_of_range_offsets() -> None:
-    snippet = render.context_window("short", 3, 99)
+    snippet = cards.context_window("short", 3, 99)
     assert (snippet.before, snippet.quote, snippet.after) == ("sho", "rt", "")
 
 
 def test_snippet_html_escapes_and_marks_only_the_quote() -> None:
     text = f"Before {SCRIPT} the quote {IMG} after"
     start = text.index("the quote")
-    html = render.snippet_html(render.context_window(text, start, start + len("the quote"), chars=150))
+    html = cards.snippet_html(cards.context_window(text, start, start + len("the quote"), chars=150))
     assert html == (
         'Before &lt;script&gt;alert(1)&lt;/script&gt; <mark class="qa-quote">the quote</mark>'
         " &lt;img src=x onerror=alert(1)&gt; after"
@@ -105,13 +105,13 @@ def test_snippet_html_escapes_and_marks_only_the_quote() -> None:
 
 def test_highlight_html_marks_the_span_with_an_id() -> None:
     text = "a <b> c"
-    assert render.highlight_html(text, 2, 5) == 'a <mark id="cited-span" class="qa-quote">&lt;b&gt;</mark> c'
-    assert render.highlight_html(text, None, None) == "a &lt;b&gt; c"
-    assert render.highlight_html(text, 5, 2) == "a &lt;b&gt; c"  # an invalid span highlights nothing
+    assert article_view.highlight_html(text, 2, 5) == 'a <mark id="cited-span" class="qa-quote">&lt;b&gt;</mark> c'
+    assert article_view.highlight_html(text, None, None) == "a &lt;b&gt; c"
+    assert article_view.highlight_html(text, 5, 2) == "a &lt;b&gt; c"  # an invalid span highlights nothing
 
 
 def test_answer_html_styles_only_known_markers() -> None:
-    html = render.answer_html(f"It costs 4.2 million [1]. See note [7] {SCRIPT} [2]", markers=[1, 2])
+    html = answer_view.answer_html(f"It costs 4.2 million [1]. See note [7] {SCRIPT} [2]", markers=[1, 2])
     assert '<span class="qa-marker">[1]</span>' in html and '<span class="qa-marker">[2]</span>' in html
     assert "[7]" in html and '"qa-marker">[7]' not in html
     assert "<script>" not in html
@@ -131,7 +131,7 @@ def test_answer_html_styles_only_known_markers() -> None:
     ],
 )
 def test_parse_span(start, end, expected) -> None:
-    assert render.parse_span(start, end, 10) == expected
+    assert article_view.parse_span(start, end, 10) == expected
 
 
 def test_format_date() -> None:
@@ -153,16 +153,16 @@ def test_outlet_prefers_metadata() -> None:
 def test_citation_card_shows_the_quote_in_context() -> None:
     document = doc(metadata={"outlet": "Harbour Times"}, page_starts=(0, 120))
     c = citation(page=1)
-    card = render.citation_card(c, lambda _id: document, chars=40)
+    card = cards.citation_card(c, lambda _id: document, chars=40)
     assert card.snippet.quote == c.quote and card.snippet.before.endswith("debate, ")
     assert card.meta == "Harbour Times · 3 May 2025 · p.\u00a01"  # "p. 1" never wraps (#12)
     assert card.link_params == {"doc": "d1", "start": str(c.start), "end": str(c.end)}
-    html = render.card_html(card)
+    html = cards.card_html(card)
     assert f'<mark class="qa-quote">{c.quote}</mark>' in html and "[1]" in html
 
 
 def test_citation_card_of_a_deleted_article_shows_the_quote_alone() -> None:
-    card = render.citation_card(citation(), lambda _id: None)
+    card = cards.citation_card(citation(), lambda _id: None)
     assert (card.snippet.before, card.snippet.after, card.outlet) == ("", "", "budget.txt")
 
 
@@ -170,32 +170,32 @@ def test_card_html_escapes_title_outlet_and_text() -> None:
     text = f"{SCRIPT} The tram {IMG} costs 80 million."
     phrase = f"The tram {IMG} costs 80 million."
     document = doc(text=text, title=SCRIPT, metadata={"outlet": IMG})
-    html = render.card_html(render.citation_card(citation(text, phrase, title=SCRIPT), lambda _id: document))
+    html = cards.card_html(cards.citation_card(citation(text, phrase, title=SCRIPT), lambda _id: document))
     assert SCRIPT not in html and IMG not in html and "<img" not in html
     assert html.count("&lt;script&gt;") == 2 and html.count("&lt;img") == 2
 
 
 def test_passage_card_keeps_the_passage_whole() -> None:
     passage = Passage(7, "d1", "T", "s.txt", None, 10, 40, TEXT[10:40], 0.5, page=2)
-    card = render.passage_card(passage, lambda _id: None)
+    card = cards.passage_card(passage, lambda _id: None)
     assert card.snippet.before == TEXT[10:40] and card.n is None and card.score == 0.5
-    assert "score 0.500" in render.card_html(card) and "<mark" not in render.card_html(card)
+    assert "score 0.500" in cards.card_html(card) and "<mark" not in cards.card_html(card)
 
 
 def test_article_and_metadata_html_are_escaped() -> None:
     document = doc(text=f"Hello {SCRIPT} world", title=IMG, metadata={"author": SCRIPT, "tags": [IMG]})
-    body = render.article_html(document, (0, 5))
+    body = article_view.article_html(document, (0, 5))
     assert body.startswith('<div class="qa-article"><mark id="cited-span" class="qa-quote">Hello</mark>')
-    rows = render.metadata_rows(document)
+    rows = article_view.metadata_rows(document)
     assert ("Author", SCRIPT) in rows and ("Published", "3 May 2025") in rows
-    for html in (body, render.metadata_html(rows), render.title_html(document.title, document.source)):
+    for html in (body, article_view.metadata_html(rows), article_view.title_html(document.title, document.source)):
         assert SCRIPT not in html and "<img" not in html
 
 
 def test_clip_cuts_long_passages_at_a_word() -> None:
-    assert render.clip("short text", 50) == "short text"
-    assert render.clip("one two three four five", 12) == "one two…"
-    assert render.clip("x" * 30, 10) == "x" * 10 + "…"
+    assert cards.clip("short text", 50) == "short text"
+    assert cards.clip("one two three four five", 12) == "one two…"
+    assert cards.clip("x" * 30, 10) == "x" * 10 + "…"
 
 
 @pytest.mark.parametrize(
@@ -211,7 +211,7 @@ def test_clip_cuts_long_passages_at_a_word() -> None:
     ],
 )
 def test_web_link_only_links_http_urls(value: str, linked: bool) -> None:
-    html = render.web_link(value)
+    html = article_view.web_link(value)
     assert html.startswith("<a href=") == linked
     assert '"onmouseover' not in html and "<script" not in html
 
@@ -220,12 +220,12 @@ def test_split_notes() -> None:
     note = Note(CONFLICT, "Note: the sources differ on this — compare A (2025-01-01) [1] with B (2025-02-01) [2].")
     beside = Note(FALLBACK, "The generative model was unavailable (timeout); this answer is extractive.")
     answer = Answer("q", f"First [1]. Second [2]. {note.text}", True, notes=(note, beside))
-    assert render.split_notes(answer) == ("First [1]. Second [2].", (note, beside))
+    assert answer_view.split_notes(answer) == ("First [1]. Second [2].", (note, beside))
 
 
 def test_filters_summary() -> None:
-    assert render.filters_summary({"published_after": None, "sources": ()}) == ""
-    summary = render.filters_summary(
+    assert answer_view.filters_summary({"published_after": None, "sources": ()}) == ""
+    summary = answer_view.filters_summary(
         {"published_after": "2025-01-01", "published_before": "2025-02-01", "sources": ("AP", "Reuters")}
     )
     assert summary == "from 2025-01-01 · to 2025-02-01 · sources: AP, Reuters"
@@ -341,12 +341,12 @@ def test_index_uploads_with_nothing_usable_indexes_nothing(fake_library: Library
 
 
 def test_cited_frame_has_one_row_per_dated_article() -> None:
-    cards = [
-        render.citation_card(citation(n=1), lambda _id: doc()),
-        render.citation_card(citation(phrase="Work starts in June", n=2), lambda _id: doc()),
-        render.citation_card(citation(n=3, doc_id="d2", published_at=None), lambda _id: None),
+    cited = [
+        cards.citation_card(citation(n=1), lambda _id: doc()),
+        cards.citation_card(citation(phrase="Work starts in June", n=2), lambda _id: doc()),
+        cards.citation_card(citation(n=3, doc_id="d2", published_at=None), lambda _id: None),
     ]
-    frame = charts.cited_frame(cards)
+    frame = charts.cited_frame(cited)
     assert frame.to_dict("records")[0] | {"date": None} == {
         "title": "Budget approved",
         "outlet": "budget.txt",
@@ -355,9 +355,9 @@ def test_cited_frame_has_one_row_per_dated_article() -> None:
         "markers": "[1] [2]",
     }
     assert len(frame) == 1
-    assert charts.cited_timeline(cards) is None  # one dated article: a timeline with one dot says nothing (#12)
-    other = render.citation_card(citation(n=4, doc_id="d3", published_at="2025-06-01"), lambda _id: None)
-    assert charts.cited_timeline([*cards, other]) is not None
+    assert charts.cited_timeline(cited) is None  # one dated article: a timeline with one dot says nothing (#12)
+    other = cards.citation_card(citation(n=4, doc_id="d3", published_at="2025-06-01"), lambda _id: None)
+    assert charts.cited_timeline([*cited, other]) is not None
 
 
 def test_library_frame_counts_articles_per_month() -> None:

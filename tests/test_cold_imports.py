@@ -21,7 +21,13 @@ def _imported_after(statement: str) -> list[str]:
     return json.loads(done.stdout.splitlines()[-1])
 
 
-@pytest.mark.parametrize("statement", ["import qa_app.cli", "from qa_app.app import state, widgets, render, export"])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import qa_app.cli",
+        "from qa_app.app import state, widgets, render, export, answer_view, cards, article_view, page_assets",
+    ],
+)
 def test_the_answer_path_imports_no_indexing_only_library(statement: str) -> None:
     imported = _imported_after(statement)
     assert "qa_app" in imported and "numpy" in imported  # the probe saw the package load

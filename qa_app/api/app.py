@@ -14,12 +14,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa_app import __version__, contract
-from qa_app.answer_stream import AnswerStream
 from qa_app.api import schemas
 from qa_app.api.intake import add_from_request
 from qa_app.api.security import BodyLimit, check_write_access
 from qa_app.errors import NotFoundError, QAError
-from qa_app.library import Library
+from qa_app.library import AnswerStream, Library
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import HTTPException, Request
@@ -13,11 +13,10 @@ from starlette.datastructures import UploadFile
 
 from qa_app.api.schemas import RecordsRequest, UrlRequest
 from qa_app.app.uploads import index_uploads
-from qa_app.documents import load_records
 from qa_app.errors import LoadError
 from qa_app.fetch import check_url, fetch_document
 from qa_app.library import Library
-from qa_app.records import AddResult, Document
+from qa_app.records import AddResult
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,7 @@ async def _from_json(library: Library, body: bytes) -> list[AddResult]:
         return await run_in_threadpool(_add_url, library, url)
     if isinstance(value, dict) and "records" in value:
         records = _validated(RecordsRequest, value).records
-        return await run_in_threadpool(_add_records, library, records)
+        return await run_in_threadpool(library.add_records, _labelled(records))
     raise HTTPException(422, 'expected {"records": [{"title": ..., "body": ...}, ...]} or {"url": "https://..."}')
 
 
@@ -92,18 +91,6 @@ def _add_url(library: Library, url: str) -> list[AddResult]:
     return library.add([document])
 
 
-def _add_records(library: Library, records: list[dict]) -> list[AddResult]:
-    labelled = [(f"record {n}", record) for n, record in enumerate(records, 1)]
-    documents, failures = load_records(labelled, max_text_chars=library.settings.max_text_chars)
-    failed = [AddResult(f.source, "failed", reason=f.reason) for f in failures]
-    return failed + (library.add([_record_identity(d) for d in documents]) if documents else [])
-
-
-def _record_identity(doc: Document) -> Document:
-    """A record is known by its URL or its own id; without either, by its text (it never replaces another)."""
-    url, own_id = doc.metadata.get("url"), doc.metadata.get("id")
-    if isinstance(url, str) and url:
-        return replace(doc, identity=url)
-    if isinstance(own_id, str | int) and not isinstance(own_id, bool) and str(own_id).strip():
-        return replace(doc, identity=f"id:{own_id}")
-    return replace(doc, identity=f"text:{doc.doc_id}")
+def _labelled(records: list[dict]) -> list[tuple[str, object]]:
+    """Each record named as failures name it: `record N`, counted from 1."""
+    return [(f"record {n}", record) for n, record in enumerate(records, 1)]

@@ -9,9 +9,11 @@ from functools import cache
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from qa_app.app import render, state, widgets
+from qa_app.app import page_assets, state, widgets
+from qa_app.app.answer_view import asked_with
+from qa_app.app.cards import citation_card, passage_card
 from qa_app.app.export import ExportTurn, conversation_markdown
-from qa_app.app.render import asked_with, citation_card, escape_markdown, passage_card
+from qa_app.app.render import escape_markdown
 from qa_app.app.state import Turn
 from qa_app.errors import QAError
 from qa_app.records import Document, SearchFilters
@@ -19,7 +21,7 @@ from qa_app.records import Document, SearchFilters
 library = state.start_page()
 state.init_chat()
 # our own constant script (no article data in it): [n] markers scroll to their card; the chat box takes focus
-st.html(render.CHAT_SCRIPT, unsafe_allow_javascript=True)
+st.html(page_assets.CHAT_SCRIPT, unsafe_allow_javascript=True)
 
 
 def sidebar() -> tuple[SearchFilters, int, bool]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import altair as alt
 import pandas as pd
 
-from qa_app.app.render import Card
+from qa_app.app.cards import Card
 from qa_app.records import DocumentInfo
 
 _BLUE = "#1f5fa8"

@@ -19,19 +19,10 @@ log = logging.getLogger(__name__)
 def prewarm() -> None:
     """Import what the chat page imports and load the models its first question needs (best effort)."""
     try:
-        from qa_app.app import export, render, state, widgets  # noqa: F401  (the chat page's imports)
-        from qa_app.config import load_settings
-        from qa_app.embedder import SentenceTransformerEmbedder
-        from qa_app.query_encoder import QueryEncoder
-        from qa_app.reader import packaged_judge
+        from qa_app.app import answer_view, cards, export, page_assets, render, state, widgets  # noqa: F401  (the chat page's imports)
+        from qa_app.library import preload_answer_models
 
-        settings = load_settings()
-        questions = QueryEncoder(SentenceTransformerEmbedder(settings.embedding_model))
-        if settings.embedding_backend == "torch" and questions.export_path.is_file():  # else the page loads torch
-            questions.embed(["warm up"])
-        judge = packaged_judge(settings.answer_reader)
-        if judge.reader is not None:
-            judge.reader.load_now()
+        preload_answer_models()
     except Exception as exc:  # the page loads them again and reports any error
         log.warning("pre-loading the chat page failed: %s", exc)
 

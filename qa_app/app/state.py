@@ -10,11 +10,12 @@ from typing import TypeVar
 
 import streamlit as st
 
-from qa_app.app.render import CHART_SCRIPT, CSS, Card, escape_markdown
+from qa_app.app.cards import Card
+from qa_app.app.page_assets import CHART_SCRIPT, CSS
+from qa_app.app.render import escape_markdown
 from qa_app.config import Settings, load_settings
-from qa_app.embedder import Embedder, SentenceTransformerEmbedder
 from qa_app.errors import NotFoundError, QAError
-from qa_app.library import Library
+from qa_app.library import Embedder, Library, embedding_model
 from qa_app.records import Answer, Document, SearchFilters
 
 T = TypeVar("T")
@@ -42,7 +43,7 @@ def shared(key: tuple, make: Callable[[], T]) -> T:
 @st.cache_resource(show_spinner=False)
 def get_embedder(model: str, backend: str = "torch") -> Embedder:
     """One model per process and backend, whatever index it serves (it loads lazily, on the first question)."""
-    return shared(("embedder", model, backend), lambda: SentenceTransformerEmbedder(model, backend=backend))
+    return shared(("embedder", model, backend), lambda: embedding_model(model, backend))
 
 
 @st.cache_resource(show_spinner="Opening the index…")

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Protocol
 
 from qa_app.config import SUPPORTED_SUFFIXES
-from qa_app.documents import safe_upload_name
 from qa_app.errors import LoadError, QAError
-from qa_app.library import Library, Progress
+from qa_app.library import Library, Progress, safe_upload_name
 from qa_app.records import AddResult
 
 UPLOAD_TYPES = [suffix.lstrip(".") for suffix in SUPPORTED_SUFFIXES]

@@ -8,7 +8,7 @@ from dataclasses import asdict
 import pandas as pd
 import streamlit as st
 
-from qa_app.app import charts, render
+from qa_app.app import answer_view, cards, charts, render
 from qa_app.app.export import answer_plain_text
 from qa_app.app.state import ARTICLE_PAGE, Turn
 from qa_app.records import CONFLICT, Answer, AnswerSentence, Passage
@@ -19,10 +19,10 @@ _UNSUPPORTED_STYLE = (
 )
 
 
-def card(item: render.Card, key: str, anchor: str | None = None) -> None:
+def card(item: cards.Card, key: str, anchor: str | None = None) -> None:
     """One source card: number, title, outlet · date · page, quote in context, link to the article."""
     with st.container(border=True, key=key):
-        st.html(render.card_html(item, anchor))
+        st.html(cards.card_html(item, anchor))
         st.page_link(ARTICLE_PAGE, label="Open in article", icon=":material/article:", query_params=item.link_params)
 
 
@@ -33,7 +33,7 @@ def answer(turn: Turn, show_passages: bool, on_feedback: Callable[[int], None]) 
         return
     result = turn.answer
     assert result is not None
-    summary = render.filters_summary(asdict(turn.filters))
+    summary = answer_view.filters_summary(asdict(turn.filters))
     if summary:
         st.caption("Filtered: " + render.escape_markdown(summary))
     if result.mode == "generative":
@@ -51,12 +51,12 @@ def answer(turn: Turn, show_passages: bool, on_feedback: Callable[[int], None]) 
     else:
         left, right = st.columns([3, 2], gap="large")
         with left:
-            text, notes = render.split_notes(result)
+            text, notes = answer_view.split_notes(result)
             quotes = {c.n: c.quote for c in result.citations}
             if result.mode == "generative":
                 st.html(f'<div class="qa-answer">{sentences_html(result, str(turn.id))}</div>')
             else:
-                body = render.answer_html(text, list(quotes), prefix=str(turn.id), quotes=quotes)
+                body = answer_view.answer_html(text, list(quotes), prefix=str(turn.id), quotes=quotes)
                 st.html(f'<div class="qa-answer">{body}</div>')
             for note in notes:
                 if note.kind == CONFLICT:  # the sources disagree
@@ -70,7 +70,7 @@ def answer(turn: Turn, show_passages: bool, on_feedback: Callable[[int], None]) 
         with right:
             st.caption(f"Sources ({len(turn.cards)})")
             for item in turn.cards:
-                anchor = render.cite_anchor(str(turn.id), item.n) if item.n is not None else None
+                anchor = answer_view.cite_anchor(str(turn.id), item.n) if item.n is not None else None
                 card(item, key=f"cite-{turn.id}-{item.n}", anchor=anchor)
     if show_passages and result.passages:
         with st.expander(f"Retrieved passages and scores ({len(result.passages)})"):
@@ -85,7 +85,7 @@ def sentences_html(result: Answer, prefix: str | None = None) -> str:
     quotes = {c.n: c.quote for c in result.citations}
     parts = []
     for sentence in result.sentences:
-        markers = "".join(render.marker_html(n, prefix, quotes.get(n)) for n in sentence.citations)
+        markers = "".join(answer_view.marker_html(n, prefix, quotes.get(n)) for n in sentence.citations)
         if not sentence.supported:
             reason = render.esc(f"Not supported by the cited passage: {sentence.reason or 'no check passed'}")
             markers = f'<span class="qa-unsupported" title="{reason}" style="{_UNSUPPORTED_STYLE}">unsupported</span>'

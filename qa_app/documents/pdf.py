@@ -14,14 +14,8 @@ from qa_app.documents.model import make_document, parse_date
 from qa_app.documents.normalise import collapse, normalize_text
 from qa_app.documents.text import is_headline
 from qa_app.errors import LoadError
-from qa_app.metadata import (
-    DATE_FROM_FILE,
-    DATE_FROM_TEXT,
-    drop_leading_title,
-    leading_byline,
-    printed_date,
-)
-from qa_app.records import Document
+from qa_app.metadata import drop_leading_title, leading_byline, printed_date
+from qa_app.records import DATE_FROM_FILE, DATE_FROM_TEXT, Document
 
 if TYPE_CHECKING:
     import pypdf

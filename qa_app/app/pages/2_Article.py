@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from qa_app.app import render, state
+from qa_app.app import article_view, page_assets, render, state
 from qa_app.records import Document
 
 library = state.start_page("Article")
@@ -34,7 +34,7 @@ def choose_document(requested: str | None) -> Document | None:
 
 def show(document: Document, span: tuple[int, int] | None, span_requested: bool) -> None:
     byline = render.outlet_of(document, document.source) + " · " + render.published_label(document)
-    st.html(render.title_html(document.title, byline))
+    st.html(article_view.title_html(document.title, byline))
     if span_requested and span is None:
         st.warning("The requested passage is not inside this article; showing the article without highlight.")
     main, side = st.columns([3, 1], gap="large")
@@ -43,13 +43,13 @@ def show(document: Document, span: tuple[int, int] | None, span_requested: bool)
             page = document.page_at(span[0])
             where = f"characters {span[0]:,}–{span[1]:,}" + (f", page {page}" if page else "")
             st.caption(f"Highlighted: the cited passage ({where}).")
-        st.html(render.metadata_html(render.metadata_rows(document)))
+        st.html(article_view.metadata_html(article_view.metadata_rows(document)))
         st.page_link(state.CHAT_PAGE, label="Back to the chat", icon=":material/chat:")
     with main:
-        st.html(render.article_html(document, span))
+        st.html(article_view.article_html(document, span))
     if span:
         # Our own constant script (no article data in it): bring the <mark> into view once it is drawn.
-        st.html(render.SCROLL_SCRIPT, unsafe_allow_javascript=True)
+        st.html(page_assets.SCROLL_SCRIPT, unsafe_allow_javascript=True)
 
 
 params = st.query_params
@@ -60,6 +60,6 @@ if document is None:
     span, span_requested = None, False
 else:
     span_requested = "start" in params or "end" in params
-    span = render.parse_span(params.get("start"), params.get("end"), len(document.text))
+    span = article_view.parse_span(params.get("start"), params.get("end"), len(document.text))
 if document is not None:
     show(document, span, span_requested)
