@@ -86,11 +86,37 @@ async def one_round(browser: Browser, url: str, sessions: int, timeout_s: float)
     return list(await asyncio.gather(*(one_session(browser, url, q, timeout_s) for q in questions)))
 
 
+# --quick-writer: commits as fast as SQLite, FAISS and BM25 allow (no model: rows of a fixed random matrix under the
+# index's model name, in the benchmark's own copy of the index), so lock waits show apart from CPU competition
+_QUICK_WRITER = r"""
+import sqlite3, sys, time, zlib
+import numpy as np
+from qa_app.config import Settings
+from qa_app.documents import make_document
+from qa_app.library import Library
+
+class Cheap:
+    dimension = 384
+    rows = np.random.default_rng(0).standard_normal((4096, 384)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    def embed(self, texts, batch_size=32):
+        return self.rows[[zlib.crc32(t.encode()) % 4096 for t in texts]]
+
+with sqlite3.connect(f"{sys.argv[1]}/library.sqlite") as db:
+    Cheap.name = db.execute("SELECT value FROM meta WHERE key = 'model'").fetchone()[0]
+library = Library(Settings(index_dir=sys.argv[1]), embedder=Cheap())
+while True:
+    tag = time.time_ns()
+    library.add([make_document(title=f"Quick note {tag}-{i}", text=f"Harbor works note {tag}-{i}: the pier council "
+                               "voted again on the works.", source=f"quick-{tag}-{i}") for i in range(5)])
+"""
+
+
 class Writer:
     """`qa-app index` of fresh articles into the index, restarted until stopped (its own process group)."""
 
-    def __init__(self, index_dir: Path, folder: Path, log: Path) -> None:
-        self.index_dir, self.folder, self.log = index_dir, folder, log
+    def __init__(self, index_dir: Path, folder: Path, log: Path, quick: bool = False) -> None:
+        self.index_dir, self.folder, self.log, self.quick = index_dir, folder, log, quick
         self.process: subprocess.Popen | None = None
         self.rounds = 0
 
@@ -98,7 +124,7 @@ class Writer:
         tag = time.monotonic_ns()  # unique across writers: every article is new to the index
         batch = self.folder / f"batch-{tag}"
         batch.mkdir(parents=True)
-        for n in range(40):
+        for n in range(400):  # ~800 chunks: a commit every 128 chunks for the whole round
             words = " ".join(f"harbor{tag}x{n} pier works council vote {m}" for m in range(40))
             (batch / f"story-{n}.txt").write_text(f"Harbor works report {tag}-{n}\n{words}.\n")
         return batch
@@ -108,6 +134,8 @@ class Writer:
         if self.process is None or self.process.poll() is not None:
             command = [sys.executable, "-m", "qa_app", "index", str(self._articles()), "--index-dir",
                        str(self.index_dir)]  # fmt: skip
+            if self.quick:
+                command = [sys.executable, "-c", _QUICK_WRITER, str(self.index_dir)]
             with self.log.open("ab") as out:
                 self.process = subprocess.Popen(command, cwd=ROOT, env=server_env(), stdout=out,
                                                 stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
@@ -125,6 +153,12 @@ def stored_documents(index_dir: Path) -> int:
         return db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
 
 
+def generation(index_dir: Path) -> int:
+    """The index's generation now: one more per commit."""
+    with closing(sqlite3.connect(f"file:{index_dir / DB_NAME}?mode=ro", uri=True, timeout=30)) as db:
+        return int(db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+
+
 async def measured_round(
     browser: Browser, url: str, sessions: int, timeout_s: float, writer: Writer | None, index_dir: Path
 ) -> dict:
@@ -135,7 +169,7 @@ async def measured_round(
             if stored_documents(index_dir) > before:
                 break
             await asyncio.sleep(0.5)
-    before, load_start = stored_documents(index_dir), os.getloadavg()
+    before, commits, load_start = stored_documents(index_dir), generation(index_dir), os.getloadavg()
     task = asyncio.ensure_future(one_round(browser, url, sessions, timeout_s))
     while not task.done():
         if writer:
@@ -146,6 +180,7 @@ async def measured_round(
     answers = [r["answer_s"] for r in rows if r["answer_s"] is not None and not r["error"]]
     return {"sessions": sessions, "writer": bool(writer), "load_start": load_start, "load_end": os.getloadavg(),
             "documents_written_meanwhile": stored_documents(index_dir) - before,
+            "commits_meanwhile": generation(index_dir) - commits,
             "pages_loaded": len(pages), "answered": len(answers),
             "page_s_median": statistics.median(pages) if pages else None, "page_s_max": max(pages, default=None),
             "answer_s_median": statistics.median(answers) if answers else None,
@@ -173,7 +208,9 @@ async def run(args: argparse.Namespace) -> dict:
                     for sessions in args.sessions:
                         for with_writer in (False, True):
                             writer = (
-                                Writer(index_dir, scratch / "writer", scratch / "writer.log") if with_writer else None
+                                Writer(index_dir, scratch / "writer", scratch / "writer.log", args.quick_writer)
+                                if with_writer
+                                else None
                             )
                             try:
                                 row = await measured_round(browser, url, sessions, args.timeout, writer, index_dir)
@@ -184,7 +221,7 @@ async def run(args: argparse.Namespace) -> dict:
                             print(json.dumps(rounds[-1]), file=sys.stderr, flush=True)
             finally:
                 await browser.close()
-    return {"host": host(), "timeout_s": args.timeout, "rounds": rounds}
+    return {"host": host(), "timeout_s": args.timeout, "quick_writer": args.quick_writer, "rounds": rounds}
 
 
 def main() -> None:
@@ -192,6 +229,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 5, 10, 20])
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds a session may take in all")
     parser.add_argument("--index-dir", type=Path, help="an index to copy (default: corpus/ indexed afresh)")
+    parser.add_argument("--quick-writer", action="store_true", help="a model-free writer committing continuously")
     parser.add_argument("--out", type=Path, default=RESULTS / "capacity.json")
     args = parser.parse_args()
     result = asyncio.run(run(args))
