@@ -102,8 +102,7 @@ def index(
 
         def report(p: AddProgress) -> None:
             elapsed = bar.tasks[0].elapsed or 1e-9
-            docs = f"{p.docs_done}/{p.docs_total}" if p.docs_total else str(p.docs_done)  # 0: not known yet (Ray)
-            rate = f"{p.chunks_done / elapsed:.1f} chunks/s, {docs} files saved"  # at each write group's commit
+            rate = f"{p.chunks_done / elapsed:.1f} chunks/s, {p.files_text()}"  # files embedded, then saved
             bar.update(task, total=p.chunks_total or None, completed=p.chunks_done, rate=rate)
 
         results = [AddResult(f.source, "failed", reason=f.reason) for f in fetch_failures]

@@ -6,6 +6,7 @@ Nothing here touches an index directory, so the same code runs inside `Library.a
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -29,7 +30,10 @@ LOAD_BATCH_DOCUMENTS = 1_000  # documents loaded before they are written: bounds
 
 @dataclass(frozen=True)
 class Progress:
-    """How far an `add` has got: documents count as done once saved (their write group committed)."""
+    """How far an `add` has got: documents count as done once saved (their write group committed).
+
+    `docs_embedded` counts those whose every vector is made (saved or not): at least `docs_done`.
+    """
 
     docs_done: int
     docs_total: int
@@ -37,9 +41,18 @@ class Progress:
     chunks_total: int
     # the files (else sources) of the documents the latest commit saved: a detail, not how far (not compared)
     saved: tuple[str, ...] = field(default=(), compare=False)
+    docs_embedded: int = field(default=0, compare=False)
+
+    def files_text(self) -> str:
+        """`3/5 files embedded, 2/5 saved`, or `2/5 files saved` when no embedded file waits for its commit."""
+        of = f"/{self.docs_total}" if self.docs_total else ""  # 0: not known yet
+        if self.docs_embedded > self.docs_done:
+            return f"{self.docs_embedded}{of} files embedded, {self.docs_done}{of} saved"
+        return f"{self.docs_done}{of} {'file' if self.docs_total == 1 else 'files'} saved"
 
 
 ProgressCallback = Callable[[Progress], None]
+EmbedReport = Callable[[float, int], None]  # the share of the texts embedded, the leading documents fully embedded
 
 
 def load(paths: Iterable[Path], settings: Settings, uploads: bool = False) -> tuple[list[Document], list[Failure]]:
@@ -107,14 +120,14 @@ def embedding_text(title: str, chunk: str) -> str:
 
 
 def prepare(
-    documents: Sequence[Document], embedder: Embedder, settings: Settings, report: Callable[[float], None] | None = None
+    documents: Sequence[Document], embedder: Embedder, settings: Settings, report: EmbedReport | None = None
 ) -> list[PreparedDocument]:
-    """Chunk and embed `documents`; `report` gets the share of the vectors done after each batch."""
+    """Chunk and embed `documents`; after each batch `report` gets the share of vectors and documents done."""
     return embed_chunked(chunk(documents, settings), embedder, settings.embed_batch_size, report)
 
 
 def embed_chunked(
-    chunked: Sequence[Chunked], embedder: Embedder, batch_size: int, report: Callable[[float], None] | None = None
+    chunked: Sequence[Chunked], embedder: Embedder, batch_size: int, report: EmbedReport | None = None
 ) -> list[PreparedDocument]:
     """Vectors for every chunk (with its title), every sentence and every title of chunked documents."""
     texts: list[str] = []
@@ -124,7 +137,8 @@ def embed_chunked(
         layout.append((doc, chunks, sentences, len(texts)))
         texts += [embedding_text(doc.title, doc.text[c.start : c.end]) for c in chunks]
         texts += [doc.text[start:end] for start, end in sentences] + [doc.title]
-    vectors = embed_sorted(texts, embedder, batch_size, report)
+    ends = [first for _, _, _, first in layout[1:]] + [len(texts)]
+    vectors = embed_in_order(texts, [len(chunks) for _, chunks, _, _ in layout], ends, embedder, batch_size, report)
     prepared = []
     for doc, chunks, sentences, first in layout:
         after_chunks = first + len(chunks)
@@ -134,17 +148,35 @@ def embed_chunked(
     return prepared
 
 
-def embed_sorted(
-    texts: Sequence[str], embedder: Embedder, batch_size: int, report: Callable[[float], None] | None = None
+def embed_in_order(
+    texts: Sequence[str],
+    chunk_counts: Sequence[int],
+    ends: Sequence[int],
+    embedder: Embedder,
+    batch_size: int,
+    report: EmbedReport | None = None,
 ) -> np.ndarray:
-    """Embed in length-sorted batches (little padding), reporting the share done after each batch."""
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    """Embed documents' texts (each document's chunks first, `ends` after each) so documents finish in order.
+
+    Two streams in document order, chunk texts and the rest (sentences, titles): each batch is full (across
+    document boundaries) and of one stream, so its texts are of like length (little padding); the next batch
+    comes from the stream whose next text is earlier. After each batch `report` gets the share of texts
+    embedded and how many leading documents have all their vectors.
+    """
+    starts = [0, *ends[:-1]]
+    in_chunks = [i for start, count in zip(starts, chunk_counts, strict=True) for i in range(start, start + count)]
+    chunk_texts = set(in_chunks)
+    streams = [in_chunks, [i for i in range(len(texts)) if i not in chunk_texts]]
+    taken = [0, 0]
     vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
-    for first in range(0, len(order), batch_size):
-        batch = order[first : first + batch_size]
+    while live := [s for s in (0, 1) if taken[s] < len(streams[s])]:
+        stream = min(live, key=lambda s: streams[s][taken[s]])
+        batch = streams[stream][taken[stream] : taken[stream] + batch_size]
         vectors[batch] = embedder.embed([texts[i] for i in batch], batch_size=batch_size)
+        taken[stream] += len(batch)
         if report:
-            report((first + len(batch)) / len(texts))
+            pending = min((streams[s][taken[s]] for s in (0, 1) if taken[s] < len(streams[s])), default=len(texts))
+            report(sum(taken) / len(texts), bisect_right(ends, pending))
     return vectors
 
 
@@ -170,7 +202,7 @@ def prepare_groups(
         docs_done += len(group)
         chunks_done += size
         saved = tuple(doc.file or doc.source for doc, _ in group)
-        _report(progress, docs_done, len(chunked), chunks_done, total_chunks, 0, 1.0, saved)
+        _report(progress, docs_done, len(chunked), chunks_done, total_chunks, 0, 1.0, 0, saved)
 
 
 def _report(
@@ -181,11 +213,12 @@ def _report(
     total: int,
     group: int,
     share: float,
+    embedded: int = 0,
     saved: tuple[str, ...] = (),
 ) -> None:
-    """Progress in chunks: those of earlier groups plus the embedded share of this group's."""
+    """Progress in chunks (earlier groups' plus the embedded share of this group's), files embedded and saved."""
     if progress:
-        progress(Progress(docs, docs_total, chunks + round(group * share), total, saved))
+        progress(Progress(docs, docs_total, chunks + round(group * share), total, saved, docs + embedded))
 
 
 def groups(items: Iterable[Chunked], max_chunks: int) -> Iterator[list[Chunked]]:

@@ -25,19 +25,18 @@ class Upload(Protocol):
 
 
 def progress_text(progress: Progress, seconds: float) -> str:
-    """`Embedded 40/120 chunks · 2/5 files saved · 9.5 chunks/s · saved a.md, b.html` for the progress bar.
+    """`Embedded 40/120 chunks · 3/5 files embedded, 2/5 saved · 9.5 chunks/s · saved a.md, b.html` for the bar.
 
-    Files are saved a write group at a time, once all their chunks are embedded; the names are the latest
-    group's (at most `SHOWN_NAMES`, then "+N more").
+    Files count as embedded once all their vectors are made, and as saved a write group at a time; the
+    names are the latest group's (at most `SHOWN_NAMES`, then "+N more").
     """
     rate = f" · {progress.chunks_done / seconds:.1f} chunks/s" if seconds > 0 and progress.chunks_done else ""
-    files = "file" if progress.docs_total == 1 else "files"
     names = ", ".join(progress.saved[:SHOWN_NAMES])
     more = len(progress.saved) - SHOWN_NAMES
     latest = f" · saved {names}" + (f" +{more} more" if more > 0 else "") if names else ""
     return (
         f"Embedded {progress.chunks_done}/{progress.chunks_total} chunks · "
-        f"{progress.docs_done}/{progress.docs_total} {files} saved{rate}{latest}"
+        f"{progress.files_text()}{rate}{latest}"
     )
 
 
