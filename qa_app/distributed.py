@@ -2,7 +2,7 @@
 
 Ray Data runs the pipeline: one read task per file (large JSONL files split into line ranges), load +
 normalise + chunk as CPU tasks, then `map_batches` over a pool of embedding actors (one model each, texts
-sorted by length as in-process). Prepared documents stream back in input order to the one writer on the
+embedded in document order as in-process). Prepared documents stream back in input order to the one writer on the
 driver, which commits them in groups: workers never touch the index directory. Documents already stored are
 skipped before embedding, so a killed job is completed by running it again.
 """
@@ -15,7 +15,7 @@ import os
 import pickle
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 JSONL_PART_BYTES = 4 * 1024 * 1024  # a JSONL file larger than this is read by several tasks
 _LOOPBACK = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": single-node Ray on the loopback address, as on macOS
-DOCS_PER_BATCH = 16  # documents per embedding batch (their texts are sorted by length inside it)
+DOCS_PER_BATCH = 16  # documents per embedding batch (their texts embedded as `ingest.embed_chunked` does)
 
 
 @dataclass(frozen=True)
@@ -89,10 +89,27 @@ def _row(kind: str, task: int, value: Any) -> dict[str, Any]:
     return {"kind": kind, "task": task, "payload": pickle.dumps(value)}
 
 
-def load_and_chunk(row: dict[str, Any], settings: Settings, known: np.ndarray) -> Iterator[dict[str, Any]]:
+class Totals:
+    """The documents to embed and their chunks, counted by read task (a retried task counts once)."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[int, tuple[int, int]] = {}
+
+    def record(self, task: int, documents: int, chunks: int) -> None:
+        self._tasks[task] = (documents, chunks)
+
+    def totals(self) -> tuple[int, int, int]:
+        """Documents and chunks of the read tasks that finished, and how many tasks finished."""
+        return sum(d for d, _ in self._tasks.values()), sum(c for _, c in self._tasks.values()), len(self._tasks)
+
+
+def load_and_chunk(
+    row: dict[str, Any], settings: Settings, known: np.ndarray, totals: Any = None
+) -> Iterator[dict[str, Any]]:
     """A read task on a worker: its documents chunked ("new"), already stored ("known"), or failures.
 
-    Ends with a "done" row holding how many document rows it sent, so the driver can tell a finished task.
+    Ends with a "done" row holding how many document rows it sent, so the driver can tell a finished task;
+    `totals` (a `Totals` actor) gets the task's new documents and chunks, for the progress bar's totals.
     """
     task = ReadTask(**{**row, "part": tuple(row["part"]) if row["part"] is not None else None})
     path = Path(task.path)
@@ -105,15 +122,18 @@ def load_and_chunk(row: dict[str, Any], settings: Settings, known: np.ndarray) -
         documents, failures = [], [Failure(str(path), f"could not be loaded ({type(exc).__name__}: {exc})")]
     for failure in failures:
         yield _row("failed", task.n, failure)
-    sent = 0
+    new: list[ingest.Chunked] = []
     for doc in documents:
         stored = bool(len(known)) and known[min(np.searchsorted(known, doc.doc_id), len(known) - 1)] == doc.doc_id
         if stored:
             yield _row("known", task.n, doc)
         else:
-            yield _row("new", task.n, ingest.chunk([doc], settings)[0])
-        sent += 1
-    yield _row("done", task.n, sent)
+            new.append(ingest.chunk([doc], settings)[0])
+    if totals is not None:
+        totals.record.remote(task.n, len(new), sum(len(chunks) for _, chunks in new))
+    for item in new:
+        yield _row("new", task.n, item)
+    yield _row("done", task.n, len(documents))
 
 
 class EmbedActor:
@@ -157,8 +177,9 @@ def index_with_ray(
         _connect(ray, address)
         try:
             with contextlib.redirect_stdout(sys.stderr):  # Ray prints node and worker deaths: stdout is the JSON's
-                rows = _pipeline(ray, library, tasks, options).iter_rows()
-                results += _write_stream(library, tasks, rows, progress)
+                totals = _totals_actor(ray)
+                rows = _pipeline(ray, library, tasks, options, totals).iter_rows()
+                results += _write_stream(library, tasks, rows, progress, _TotalsReader(ray, totals, len(tasks)))
         except QAError:
             raise
         except Exception as exc:  # the cluster went away: every group committed so far is kept
@@ -195,7 +216,34 @@ def _connect(ray: Any, address: str | None) -> None:
         raise QAError(f"cannot reach the Ray cluster at {address}: {exc}; check the address (ray status)") from exc
 
 
-def _pipeline(ray: Any, library: Library, tasks: list[ReadTask], options: RayOptions) -> Any:
+def _totals_actor(ray: Any) -> Any:
+    """A `Totals` actor on the driver's node (it must outlive any worker node), taking no CPU."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    return ray.remote(num_cpus=0, scheduling_strategy=here)(Totals).remote()
+
+
+class _TotalsReader:
+    """The totals so far, asked of the `Totals` actor; the last known ones if it cannot answer."""
+
+    def __init__(self, ray: Any, actor: Any, tasks: int) -> None:
+        self._ray, self._actor, self._tasks = ray, actor, tasks
+        self._known = (0, 0)
+
+    def __call__(self) -> tuple[int, int]:
+        if self._actor is not None:
+            try:
+                documents, chunks, finished = self._ray.get(self._actor.totals.remote(), timeout=10)
+                self._known = (documents, chunks)
+                if finished == self._tasks:  # final: no need to ask again
+                    self._actor = None
+            except Exception as exc:  # totals are a detail of the progress bar, never a reason to fail
+                log.debug("progress totals unavailable: %s", exc)
+        return self._known
+
+
+def _pipeline(ray: Any, library: Library, tasks: list[ReadTask], options: RayOptions, totals: Any = None) -> Any:
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # commits in input order, as in-process indexing
     context.enable_progress_bars = False  # the CLI draws its own progress on stderr
@@ -204,7 +252,7 @@ def _pipeline(ray: Any, library: Library, tasks: list[ReadTask], options: RayOpt
     settings = replace(library.settings, llm_api_key="")  # workers need no secrets
     items = [{"n": t.n, "path": t.path, "part": list(t.part) if t.part else None} for t in tasks]
     dataset = ray.data.from_items(items, override_num_blocks=len(items))
-    dataset = dataset.flat_map(load_and_chunk, fn_kwargs={"settings": settings, "known": known},
+    dataset = dataset.flat_map(load_and_chunk, fn_kwargs={"settings": settings, "known": known, "totals": totals},
                                num_cpus=options.cpus_per_reader)  # fmt: skip
     return dataset.map_batches(
         EmbedActor,
@@ -218,40 +266,50 @@ def _pipeline(ray: Any, library: Library, tasks: list[ReadTask], options: RayOpt
 
 
 def _write_stream(
-    library: Library, tasks: list[ReadTask], rows: Any, progress: ingest.ProgressCallback | None
+    library: Library,
+    tasks: list[ReadTask],
+    rows: Any,
+    progress: ingest.ProgressCallback | None,
+    totals: Callable[[], tuple[int, int]] = lambda: (0, 0),
 ) -> list[AddResult]:
-    """The driver's writer: commit prepared documents in groups of about `ingest.WRITE_GROUP_CHUNKS` chunks."""
-    group_chunks = ingest.WRITE_GROUP_CHUNKS
+    """The driver's writer: commit prepared documents in the groups in-process indexing makes (`ingest.groups`).
+
+    Progress as in-process: files embedded as they arrive, saved (and named) at each commit, and the totals
+    of documents and chunks to embed, which grow until every read task has counted its files.
+    """
     results: list[AddResult] = []
-    group: list[ingest.PreparedDocument] = []
     received = dict.fromkeys(range(len(tasks)), 0)
     expected: dict[int, int] = {}
-    docs = chunks = 0
+    embedded = chunks = docs = 0  # documents and chunks embedded (received), documents saved
 
-    def flush() -> None:
-        nonlocal docs, chunks, group
-        if group:
-            results.extend(library.write(group))
-            docs, chunks = docs + len(group), chunks + sum(len(p.chunks) for p in group)
-            group = []
-            if progress:
-                progress(ingest.Progress(docs, 0, chunks, 0))  # totals unknown while files are still read
+    def report(saved: tuple[str, ...] = ()) -> None:
+        if progress:
+            docs_total, chunks_total = totals()
+            progress(ingest.Progress(docs, max(docs_total, embedded), chunks, max(chunks_total, chunks), saved,
+                                     embedded))  # fmt: skip
 
-    for row in rows:
-        kind, task, value = row["kind"], int(row["task"]), pickle.loads(row["payload"])
-        if kind == "failed":
-            results.append(AddResult(value.source, "failed", reason=value.reason))
-        elif kind == "done":
-            expected[task] = value
-        else:
-            received[task] += 1
-            if kind == "known":
-                results.append(AddResult(value.source, "already indexed", value.doc_id, value.title))
+    def prepared() -> Iterator[tuple[ingest.PreparedDocument, Sequence[Any]]]:
+        nonlocal embedded, chunks
+        for row in rows:
+            kind, task, value = row["kind"], int(row["task"]), pickle.loads(row["payload"])
+            if kind == "failed":
+                results.append(AddResult(value.source, "failed", reason=value.reason, file=value.source))
+            elif kind == "done":
+                expected[task] = value
             else:
-                group.append(value)
-                if sum(len(p.chunks) for p in group) >= group_chunks:
-                    flush()
-    flush()
+                received[task] += 1
+                if kind == "known":
+                    results.append(AddResult(value.source, "already indexed", value.doc_id, value.title,
+                                             file=value.file or None))  # fmt: skip
+                else:
+                    embedded, chunks = embedded + 1, chunks + len(value.chunks)
+                    report()
+                    yield value, value.chunks
+
+    for group in ingest.groups(prepared(), ingest.WRITE_GROUP_CHUNKS):
+        results.extend(library.write([item for item, _ in group]))
+        docs += len(group)
+        report(tuple(item.document.file or item.document.source for item, _ in group))
     for task in tasks:
         if expected.get(task.n) != received[task.n]:
             lost = "the worker reading it failed on every retry" if task.n not in expected else "a worker died"
