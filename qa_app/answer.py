@@ -145,26 +145,38 @@ class Composer:
     def _other_answers(
         self, query: Query, passages: Sequence[Passage], best: Candidate, known: dict
     ) -> list[Candidate]:
-        """The likely answer of each other article, scored among that article's own sentences: of its sentences the
-        reader read and found likely, the first that gives a value of the asked kind, else its best one.
+        """The likely answer of each other article that could contradict `best`, scored among that article's own
+        sentences: of those the reader read and found likely, the first that gives a value of the asked kind, else
+        its best one. Articles of another story, or whose top sentences give no such value, are not read.
 
         The scorer learned from questions with one answering sentence, so beside the best one a second article's
         answer scores low; asked of its own article alone, it scores as an answer if it is one.
         """
+        question = query.terms_text
+        names = question_names(question) & _words(best.passage)
         groups = []
         for doc_id in dict.fromkeys(p.doc_id for p in passages if p.doc_id != best.passage.doc_id):
-            sentences, views = self.views(query, [p for p in passages if p.doc_id == doc_id], known)
+            own = [p for p in passages if p.doc_id == doc_id]
+            if not any(names <= _words(p) for p in own):
+                continue  # another story (see `_conflict`): not worth reading
+            sentences, views = self.views(query, own, known)
             if sentences:
                 groups.append((sentences, views))
+
+        def gives_a_value(views: Sequence[SentenceView], top: list[int]) -> bool:
+            return any(asked_values(question, views[i].text) for i in top)  # else no sentence read could contradict
+
         scored = self.judge.probabilities_of_groups(
-            query.terms_text, query.vector, [(views, _captions(views)) for _, views in groups], OTHER_READ
-        )  # one reader call for every other article
+            question, query.vector, [(views, _captions(views)) for _, views in groups], OTHER_READ, gives_a_value
+        )  # one reader call for every other article worth reading
         found = []
         for (sentences, views), probabilities in zip(groups, scored, strict=True):
-            own = _ranked(sentences, views, probabilities)[:OTHER_READ]
-            likely = [c for c in own if self.judge.answer_probability(c.probability) >= self.min_score]
+            if probabilities is None:
+                continue
+            ranked = _ranked(sentences, views, probabilities)[:OTHER_READ]
+            likely = [c for c in ranked if self.judge.answer_probability(c.probability) >= self.min_score]
             if likely:
-                found.append(next((c for c in likely if asked_values(query.terms_text, c.text)), likely[0]))
+                found.append(next((c for c in likely if asked_values(question, c.text)), likely[0]))
         return found
 
     def _select(

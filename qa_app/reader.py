@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -122,27 +122,35 @@ class AnswerJudge:
         read: int = READ,
     ) -> np.ndarray:  # fmt: skip
         """P(answers) per sentence; `excluded` sentences (captions) get 0 and are never read."""
-        return self.probabilities_of_groups(question, question_vector, [(views, excluded)], read)[0]
+        (probabilities,) = self.probabilities_of_groups(question, question_vector, [(views, excluded)], read)
+        assert probabilities is not None  # every group is read without `worth_reading`
+        return probabilities
 
     def probabilities_of_groups(
         self, question: str, question_vector: np.ndarray, groups: Sequence[tuple[Sequence[SentenceView], np.ndarray]],
-        read: int = READ,
-    ) -> list[np.ndarray]:  # fmt: skip
-        """`probabilities` for several groups of sentences (each ranked on its own), read in one reader call."""
-        scored, tops = [], []
+        read: int = READ, worth_reading: Callable[[Sequence[SentenceView], list[int]], bool] | None = None,
+    ) -> list[np.ndarray | None]:  # fmt: skip
+        """`probabilities` for several groups of sentences (each ranked on its own), read in one reader call.
+
+        A group whose top sentences `worth_reading` rejects is not read and gets None.
+        """
+        scored: list[np.ndarray | None] = []
+        tops = []
         for views, excluded in groups:
             p = self.scorer.probabilities(features(question, question_vector, views)).astype(np.float64)
             p[excluded] = 0.0
-            scored.append(p)
-            tops.append([i for i in np.argsort(-p, kind="stable")[:read] if not excluded[i]] if len(p) else [])
+            top = [i for i in np.argsort(-p, kind="stable")[:read] if not excluded[i]] if len(p) else []
+            wanted = worth_reading is None or worth_reading(views, top)
+            scored.append(p if wanted else None)
+            tops.append(top if wanted else [])
         if self.reader is None or not any(tops):
             return scored
         r = iter(
             self.reader.probabilities(question, [g[0][i] for g, top in zip(groups, tops, strict=True) for i in top])
         )
-        out = []
+        out: list[np.ndarray | None] = []
         for p, top, (_, excluded) in zip(scored, tops, groups, strict=True):
-            if not top:
+            if p is None or not top:
                 out.append(p)
                 continue
             mine = np.array([next(r) for _ in top])

@@ -66,6 +66,20 @@ def test_the_judge_reads_only_the_scorers_best_and_keeps_the_rest_below(model) -
     assert p[answer] == 0.0 and int(np.argmax(p)) != answer
 
 
+def test_groups_not_worth_reading_are_skipped_and_the_others_read_as_alone(model) -> None:
+    judge = packaged_judge(True)
+    groups = []
+    for _, sentences, _ in FIXED[:3]:
+        views = _views(model, sentences)
+        groups.append((views, np.zeros(len(views), dtype=bool)))
+    question, vector = FIXED[0][0], model.embed([FIXED[0][0]])[0]
+    every = judge.probabilities_of_groups(question, vector, groups, 2)
+    some = judge.probabilities_of_groups(question, vector, groups, 2, lambda views, top: views is not groups[1][0])
+    assert some[1] is None and every[1] is not None
+    # the same up to padding: a batch pads to its longest pair, and int8 kernels round a little differently
+    assert np.allclose(some[0], every[0], atol=2e-3) and np.allclose(some[2], every[2], atol=2e-3)
+
+
 def test_the_default_threshold_is_the_operating_point_of_the_model_in_use(model) -> None:
     assert Settings().min_answer_score < 0  # "the model's own"
     with_reader = Composer(model, reader=True)
