@@ -137,7 +137,7 @@ def embed_chunked(
         layout.append((doc, chunks, sentences, len(texts)))
         texts += [embedding_text(doc.title, doc.text[c.start : c.end]) for c in chunks]
         texts += [doc.text[start:end] for start, end in sentences] + [doc.title]
-    ends = [first for _, _, _, first in layout[1:]] + [len(texts)]
+    ends = [first for _, _, _, first in layout[1:]] + [len(texts)] * bool(layout)
     vectors = embed_in_order(texts, [len(chunks) for _, chunks, _, _ in layout], ends, embedder, batch_size, report)
     prepared = []
     for doc, chunks, sentences, first in layout:
@@ -163,7 +163,7 @@ def embed_in_order(
     comes from the stream whose next text is earlier. After each batch `report` gets the share of texts
     embedded and how many leading documents have all their vectors.
     """
-    starts = [0, *ends[:-1]]
+    starts = [0, *ends[:-1]][: len(ends)]  # none for no documents
     in_chunks = [i for start, count in zip(starts, chunk_counts, strict=True) for i in range(start, start + count)]
     chunk_texts = set(in_chunks)
     streams = [in_chunks, [i for i in range(len(texts)) if i not in chunk_texts]]

@@ -79,6 +79,10 @@ def test_batches_are_full_of_one_kind_and_documents_finish_in_order(tmp_path: Pa
         assert np.allclose(item.title_vector, check.embed([doc.title])[0])
 
 
+def test_no_documents_embed_nothing(tmp_path: Path) -> None:  # a Ray batch of only stored documents or failures
+    assert ingest.prepare([], HashingEmbedder(), Settings(index_dir=tmp_path / "unused")) == []
+
+
 def test_files_text_says_embedded_and_saved() -> None:
     assert Progress(1, 3, 4, 9, docs_embedded=2).files_text() == "2/3 files embedded, 1/3 saved"
     assert Progress(2, 3, 4, 9, docs_embedded=2).files_text() == "2/3 files saved"
