@@ -18,8 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.json_records import _no_tree, worktree
-from benchmarks.timing import host
+from benchmarks.timing import host, interleaved
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -62,15 +61,7 @@ def main() -> None:
     parser.add_argument("--baseline", help="also run this revision's code (git worktree), interleaved")
     parser.add_argument("--out", type=Path, default=RESULTS / "embed_order.json")
     args = parser.parse_args()
-    trees = {"working tree": ROOT}
-    with worktree(args.baseline) if args.baseline else _no_tree() as baseline:
-        if baseline:
-            trees[f"baseline {args.baseline}"] = baseline
-        runs: dict[str, list[dict]] = {name: [] for name in trees}
-        for _ in range(args.runs):
-            for name, tree in trees.items():
-                runs[name].append(run_once(tree))
-                print(name, runs[name][-1], file=sys.stderr, flush=True)
+    runs = interleaved(ROOT, args.baseline, args.runs, run_once)
     summary = {name: {key: statistics.median(r[key] for r in rows) for key in ("articles_per_s", "seconds",
                                                                                 "cpu_seconds", "batches")}
                for name, rows in runs.items()}  # fmt: skip

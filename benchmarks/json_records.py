@@ -14,16 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks.timing import host
+from benchmarks.timing import host, interleaved
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -70,18 +67,6 @@ def write_file(path: Path, records: int, shape: str) -> None:
             out.write("[" + ",\n".join(json.dumps(item) for item in items) + "]")
 
 
-@contextmanager
-def worktree(revision: str) -> Iterator[Path]:
-    """`revision`'s tree in a temporary git worktree (detached), removed afterwards."""
-    folder = Path(tempfile.mkdtemp(prefix="qa-json-records-")) / "tree"
-    subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(folder), revision], cwd=ROOT, check=True)
-    try:
-        yield folder
-    finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=ROOT, check=False)
-        shutil.rmtree(folder.parent, ignore_errors=True)
-
-
 def run_once(tree: Path, path: Path, records: int, scratch: Path) -> dict:
     """One indexing run of `path` with `tree`'s qa_app, in a fresh interpreter and a fresh index."""
     index_dir = Path(tempfile.mkdtemp(dir=scratch))
@@ -104,15 +89,7 @@ def main() -> None:
         path = scratch / ("many.jsonl" if args.shape == "jsonl" else "many.json")
         write_file(path, args.records, args.shape)
         file_mb = round(path.stat().st_size / 2**20, 1)
-        trees = {"working tree": ROOT}
-        with worktree(args.baseline) if args.baseline else _no_tree() as baseline:
-            if baseline:
-                trees[f"baseline {args.baseline}"] = baseline
-            runs: dict[str, list[dict]] = {name: [] for name in trees}
-            for _ in range(args.runs):
-                for name, tree in trees.items():
-                    runs[name].append(run_once(tree, path, args.records, scratch))
-                    print(name, runs[name][-1], file=sys.stderr, flush=True)
+        runs = interleaved(ROOT, args.baseline, args.runs, lambda tree: run_once(tree, path, args.records, scratch))
     summary = {name: {key: statistics.median(r[key] for r in rows)
                       for key in ("seconds", "first_commit_s", "peak_rss_mb") if rows[0][key] is not None}
                for name, rows in runs.items()}  # fmt: skip
@@ -121,11 +98,6 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
-
-
-@contextmanager
-def _no_tree() -> Iterator[None]:
-    yield None
 
 
 if __name__ == "__main__":

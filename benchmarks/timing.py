@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +57,29 @@ def host() -> dict:
         "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "load_average_at_start": os.getloadavg(),
     }
+
+
+@contextmanager
+def worktree(revision: str) -> Iterator[Path]:
+    """`revision`'s tree in a temporary git worktree (detached), removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="qa-bench-tree-")) / "tree"
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(folder), revision], cwd=root, check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=root, check=False)
+        shutil.rmtree(folder.parent, ignore_errors=True)
+
+
+def interleaved(root: Path, baseline: str | None, runs: int, run_once: Callable[[Path], dict]) -> dict[str, list[dict]]:
+    """`runs` rounds of `run_once(tree)` for the working tree `root` and, when given, `baseline`'s tree (a git
+    worktree), alternating so neither gets a warmer machine; each run's figures printed to stderr as it ends."""
+    with worktree(baseline) if baseline else nullcontext() as baseline_tree:
+        trees = {"working tree": root} | ({f"baseline {baseline}": baseline_tree} if baseline_tree else {})
+        results: dict[str, list[dict]] = {name: [] for name in trees}
+        for _ in range(runs):
+            for name, tree in trees.items():
+                results[name].append(run_once(tree))
+                print(name, results[name][-1], file=sys.stderr, flush=True)
+    return results
