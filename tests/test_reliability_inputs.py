@@ -131,7 +131,10 @@ def test_one_slow_page_is_stopped_inside_the_page(tmp_path: Path):
     """The time bound interrupts a page's extraction (CLI and other main-thread loads), not only between pages."""
     path = tmp_path / "one-slow-page.pdf"
     path.write_bytes(_shared_stream_pdf(pages=1, stream_bytes=600_000))  # one page: several seconds to read
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0), "another interval timer is pending in this process"
+    started = time.monotonic()
     _, failures = _load(path, max_pdf_seconds=0.2)
+    assert str(path) in failures, f"loaded in {time.monotonic() - started:.2f} s without being stopped"
     assert "QA_APP_MAX_PDF_SECONDS" in failures[str(path)] and "during page 1 of 1" in failures[str(path)]
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # the alarm is put back
     assert signal.getsignal(signal.SIGALRM) is signal.SIG_DFL
