@@ -34,10 +34,7 @@ def progress_text(progress: Progress, seconds: float) -> str:
     names = ", ".join(progress.saved[:SHOWN_NAMES])
     more = len(progress.saved) - SHOWN_NAMES
     latest = f" · saved {names}" + (f" +{more} more" if more > 0 else "") if names else ""
-    return (
-        f"Embedded {progress.chunks_done}/{progress.chunks_total} chunks · "
-        f"{progress.files_text()}{rate}{latest}"
-    )
+    return f"Embedded {progress.chunks_done}/{progress.chunks_total} chunks · {progress.files_text()}{rate}{latest}"
 
 
 def progress_fraction(progress: Progress) -> float:
