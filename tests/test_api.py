@@ -177,8 +177,9 @@ def test_upload_records(writable: ApiServer) -> None:
     assert response.status_code == 200
     indexed, failed = sorted(response.json()["results"], key=lambda r: r["status"] == "failed")
     assert indexed["status"] == "indexed" and indexed["source"] == "https://gazette.test/port-strike"
+    # a JSON record has no file
     assert failed == {"source": "record 2", "status": "failed", "doc_id": None, "title": None, "chunks": 0,
-                      "reason": "missing 'body' (or 'text')", "file": None}  # fmt: skip (a record has no file)
+                      "reason": "missing 'body' (or 'text')", "file": None}  # fmt: skip
     shown = writable.client.get(f"/documents/{indexed['doc_id']}").json()
     assert shown["published_at"] == "2025-05-09" and shown["metadata"]["author"] == "R. Vale"
     changed = [{**records[0], "body": records[0]["body"].replace("nine-day", "ten-day")}]
