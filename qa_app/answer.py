@@ -143,17 +143,17 @@ class Composer:
         return _ranked(sentences, views, probabilities)
 
     def _other_answers(
-        self, query: Query, passages: Sequence[Passage], best: Candidate, known: dict
+        self, query: Query, passages: Sequence[Passage], best: Candidate, names: set[str], known: dict
     ) -> list[Candidate]:
         """The likely answer of each other article that could contradict `best`, scored among that article's own
         sentences: of those the reader read and found likely, the first that gives a value of the asked kind, else
-        its best one. Articles of another story, or whose top sentences give no such value, are not read.
+        its best one. Articles of another story (missing one of `names`), or whose top sentences give no such
+        value, are not read.
 
         The scorer learned from questions with one answering sentence, so beside the best one a second article's
         answer scores low; asked of its own article alone, it scores as an answer if it is one.
         """
         question = query.terms_text
-        names = question_names(question) & _words(best.passage)
         groups = []
         for doc_id in dict.fromkeys(p.doc_id for p in passages if p.doc_id != best.passage.doc_id):
             own = [p for p in passages if p.doc_id == doc_id]
@@ -195,8 +195,10 @@ class Composer:
             if candidate.passage.doc_id != best.passage.doc_id and float(candidate.vector @ best.vector) < SAME_FACT:
                 continue  # another story
             chosen.append(candidate)
-        others = self._other_answers(query, passages, best, known) if asked_values(question, best.text) else []
-        conflict = _conflict(question, best, others)
+        conflict = None
+        if mine := asked_values(question, best.text):
+            names = question_names(question) & _words(best.passage)  # what makes another article the same story
+            conflict = _conflict(question, best, mine, names, self._other_answers(query, passages, best, names, known))
         if conflict is not None and not any(_overlaps(conflict, c) for c in chosen):
             chosen = [*chosen[: self.max_sentences - 1], conflict]
         return chosen, (best, conflict) if conflict is not None else None
@@ -247,19 +249,16 @@ def _overlaps(a: Candidate, b: Candidate) -> bool:
     return a.passage.doc_id == b.passage.doc_id and a.start < b.end and b.start < a.end
 
 
-def _conflict(question: str, best: Candidate, others: Sequence[Candidate]) -> Candidate | None:
-    """A likely answer from another article about the same story that gives a different value for what was asked.
+def _conflict(
+    question: str, best: Candidate, mine: set[str], names: set[str], others: Sequence[Candidate]
+) -> Candidate | None:
+    """A likely answer from another article about the same story that gives a different value for what was asked
+    than `mine` (the best sentence's values).
 
-    Same story: the other article names everything the question names that the best one's article does (two
+    Same story: the other's passage holds `names`, what the question names that the best one's article does (two
     fires in two towns are two stories), and the two sentences are alike (`SAME_STORY`).
     """
-    mine = asked_values(question, best.text)
-    if not mine:
-        return None
-    names = question_names(question) & _words(best.passage)
-    for other in others:
-        if other.passage.doc_id == best.passage.doc_id:
-            continue
+    for other in others:  # each from another article than best's
         if not names <= _words(other.passage) or float(other.vector @ best.vector) < SAME_STORY:
             continue
         theirs = asked_values(question, other.text)
