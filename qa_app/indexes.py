@@ -18,7 +18,7 @@ from filelock import Timeout
 from qa_app.config import DB_NAME, Settings
 from qa_app.errors import StorageError
 from qa_app.index import VectorIndex
-from qa_app.index_files import lexical_file, main_segment_name, temporary_files, vector_file
+from qa_app.index_files import VECTORS, lexical_file, main_segment_name, temporary_files, vector_file
 from qa_app.lexical import LexicalIndex, tokenize
 from qa_app.store import Store, WriteResult
 from qa_app.writelock import WriteLock
@@ -39,6 +39,7 @@ class DerivedIndexes:
         self._write_lock, self._lock = write_lock, lock
         self._vectors: VectorIndex | None = None
         self._lexical: LexicalIndex | None = None
+        self._last_lexical: LexicalIndex | None = None  # its main segment is reused when the next names it
         self._generation = -1
 
     def vector_path(self, generation: int) -> Path:
@@ -77,9 +78,10 @@ class DerivedIndexes:
             if not vectors.suits(self._settings.ivf_threshold):  # grew or shrank past a threshold: migrate
                 vectors = self._rebuild_vectors()
         self._vectors, self._generation = vectors, change.generation
-        self._save(vectors, change.generation)
         self._lexical = self._updated_lexical(lexical, change)
-        self._save_lexical(self._lexical, change.generation)
+        self._save(vectors, change.generation, delete_older=False)
+        self._save_lexical(self._lexical, change.generation)  # older files go once both are saved, so a reader
+        self._delete_leftovers(self.vector_path(change.generation))  # always finds one complete generation
 
     def rebuild(self) -> list[str]:
         """Rebuild the FAISS and BM25 files from SQLite and delete leftovers; returns what was done."""
@@ -102,6 +104,8 @@ class DerivedIndexes:
             if self._vectors is not None and generation == self._generation:
                 return self._vectors
             path = self.vector_path(generation)
+            if not path.exists() and self._serve_saved_while_writing(generation):
+                return self._vectors
             _, chunk_count = self._store.counts()
             try:
                 vectors = VectorIndex.load(path, self._settings.ivf_nprobe) if path.exists() else None
@@ -116,8 +120,46 @@ class DerivedIndexes:
                     self._save_if_unlocked(lambda: self._save(vectors, generation), generation)
             elif self._leftovers(path):  # a writer was killed before it could delete them
                 self._save_if_unlocked(lambda: self._delete_leftovers(path), generation)
-            self._vectors, self._generation, self._lexical = vectors, generation, None
+            self._vectors, self._generation = vectors, generation
+            self._last_lexical, self._lexical = self._lexical or self._last_lexical, None
             return vectors
+
+    def _serve_saved_while_writing(self, generation: int) -> bool:
+        """While another writer saves the files of the `generation` it committed, keep serving a saved one.
+
+        Rebuilding from SQLite meanwhile would cost every reader a full rebuild per commit. The newest
+        generation whose FAISS and BM25 files are both saved is loaded when it is newer than the one in memory
+        (a writer deletes older files only after saving both). Its chunks that the writer removed since drop out
+        of results (`retrieval.passages`); chunks it added show from the next question that finds their files.
+        False when no writer is busy, or nothing saved can be served: then the caller loads or rebuilds.
+        """
+        try:
+            with self._write_lock.acquire(timeout=0):
+                return False  # no other writer: the files are missing for good, so rebuild them
+        except Timeout:
+            pass
+        except StorageError:  # a read-only directory holds no writer
+            return False
+        saved = self._newest_saved(below=generation)
+        if saved is not None and saved > self._generation:
+            try:
+                vectors = VectorIndex.load(self.vector_path(saved), self._settings.ivf_nprobe)
+                lexical = LexicalIndex.load(self.lexical_path(saved), self._lexical or self._last_lexical)
+            except (RuntimeError, OSError, ValueError, KeyError):  # deleted by the writer while we read: keep ours
+                pass
+            else:
+                if vectors.dimension == self.dimension() and len(vectors) == len(lexical):
+                    self._vectors, self._lexical, self._generation = vectors, lexical, saved
+        return self._vectors is not None and self._lexical is not None
+
+    def _newest_saved(self, below: int) -> int | None:
+        """The newest generation under `below` whose FAISS and BM25 files are both on disk."""
+        generations = []
+        for path in self.index_dir.glob(f"{VECTORS}*.faiss"):
+            number = path.name[len(VECTORS) : -len(".faiss")]
+            if number.isdigit() and int(number) < below and self.lexical_path(int(number)).exists():
+                generations.append(int(number))
+        return max(generations, default=None)
 
     # ---- BM25 ----------------------------------------------------------------------------
 
@@ -139,7 +181,7 @@ class DerivedIndexes:
     def _load_or_build_lexical(self, generation: int, chunk_count: int) -> LexicalIndex:
         path = self.lexical_path(generation)
         try:
-            lexical = LexicalIndex.load(path) if path.exists() else None
+            lexical = LexicalIndex.load(path, self._last_lexical) if path.exists() else None
         except (OSError, ValueError, KeyError):  # a writer replaced it while we read: rebuild instead
             lexical = None
         if lexical is not None and len(lexical) == chunk_count:
@@ -173,9 +215,10 @@ class DerivedIndexes:
         except StorageError as exc:  # a full or read-only disk: this reader keeps the rebuilt index in memory
             log.warning("could not save the rebuilt index (%s); it is used from memory", exc)
 
-    def _save(self, vectors: VectorIndex, generation: int) -> None:
+    def _save(self, vectors: VectorIndex, generation: int, delete_older: bool = True) -> None:
         vectors.save(self.vector_path(generation))
-        self._delete_leftovers(self.vector_path(generation))
+        if delete_older:
+            self._delete_leftovers(self.vector_path(generation))
 
     def _save_lexical(self, lexical: LexicalIndex, generation: int) -> None:
         path = self.lexical_path(generation)

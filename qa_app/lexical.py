@@ -235,14 +235,19 @@ class LexicalIndex:
             return ""
 
     @classmethod
-    def load(cls, path: Path) -> LexicalIndex:
-        """The index saved as `path` (its main segment is a sibling folder)."""
+    def load(cls, path: Path, loaded: LexicalIndex | None = None) -> LexicalIndex:
+        """The index saved as `path` (its main segment is a sibling folder, or `loaded`'s when it names the same:
+        a main segment never changes under its name)."""
         try:
             state = json.loads((path / "state.json").read_text())
             main_name, removed = str(state["main"]), np.array(state["removed"], dtype=np.int64)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise DamagedIndexError(f"{path.name}/state.json: {type(exc).__name__}: {exc}") from exc
-        main = Segment.load(path.parent / main_name)
+        main = (
+            loaded.main
+            if loaded is not None and loaded.main_name == main_name
+            else Segment.load(path.parent / main_name)
+        )
         return cls(main, main_name, Segment.load(path / "delta"), removed)
 
 

@@ -50,6 +50,8 @@ class WriteLock:
                 self._lock.acquire(timeout=timeout)
             else:
                 self._acquire_as_writer()
+        except Timeout:  # an OSError too (TimeoutError): another writer holds it
+            raise
         except OSError as exc:  # a read-only directory cannot hold a lock file
             raise ReadOnlyIndexError(read_only_message(self.path.parent)) from exc
         if self._lock.lock_counter == 1:
