@@ -300,13 +300,14 @@ def test_streamed_generative_answer(shared: Library) -> None:
                 assert response.headers["content-type"].startswith("text/event-stream")
                 got = events(response)
         names = [name for name, _ in got]
-        assert names == ["sentence", "sentence", "answer"]
+        assert names == ["sentence", "sentence", "citations", "answer"]
         first, second = got[0][1], got[1][1]
         assert first == {"text": "City engineer Dana Whitlock said the repairs will cost 4.2 million dollars.",
                          "citations": [1], "supported": True}  # fmt: skip
         assert second["text"] == "The bridge will be closed for eight weeks."
-        answer = got[2][1]
+        answer = got[3][1]
         assert answer["mode"] == "generative" and answer["sentences"] == [first, second]
+        assert got[2][1] == {"citations": answer["citations"]} and answer["citations"][0]["n"] == 1
         assert "4.2 million dollars" in answer["citations"][0]["quote"]
         schemas.AnswerJSON.model_validate(answer)
         generative.close()
@@ -314,10 +315,11 @@ def test_streamed_generative_answer(shared: Library) -> None:
         llm.stop()
 
 
-def test_streamed_extractive_answer_is_one_answer_event(server: ApiServer, shared: Library) -> None:
+def test_streamed_extractive_answer_is_its_citations_then_the_answer(server: ApiServer, shared: Library) -> None:
     with server.client.stream("POST", "/ask", json={"question": QUESTION, "stream": True}) as response:
         got = events(response)
-    assert got == [("answer", shared.ask(QUESTION).to_json())]
+    answer = shared.ask(QUESTION).to_json()
+    assert answer["citations"] and got == [("citations", {"citations": answer["citations"]}), ("answer", answer)]
 
 
 # ---- concurrency ---------------------------------------------------------------------------------------

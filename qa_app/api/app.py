@@ -150,11 +150,14 @@ def create_app(library: Library, *, bind_host: str = "127.0.0.1") -> FastAPI:
 
 
 def _events(stream: AnswerStream) -> Iterator[str]:
-    """Server-sent events: `sentence` for each checked sentence as it is written, then `answer` (the whole JSON)."""
+    """Server-sent events: `sentence` for each checked sentence as it is written, then `citations` (the quotes
+    the sentences cite, checked against the stored articles), then `answer` (the whole `ask --json` object)."""
     try:
         for sentence in stream:
             yield _event("sentence", sentence.to_json())
-        yield _event("answer", contract.answer_json(stream.answer))
+        answer = contract.answer_json(stream.answer)
+        yield _event("citations", {"citations": answer["citations"]})
+        yield _event("answer", answer)
     except QAError as exc:
         yield _event("error", contract.error_json(str(exc)))
     except Exception as exc:  # the status line is gone: report in the stream, log the details

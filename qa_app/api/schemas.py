@@ -130,7 +130,8 @@ class AskRequest(BaseModel):
     k: int | None = Field(None, ge=1, le=100)
     filters: Filters | None = None
     stream: bool = Field(False, description="server-sent events: one `sentence` event per checked sentence, "
-                                            "then one `answer` event with the whole answer")  # fmt: skip
+                                            "then one `citations` event, then one `answer` event "
+                                            "with the whole answer")  # fmt: skip
 
 
 class UrlRequest(BaseModel):
