@@ -11,9 +11,10 @@ session records
 and a session that has neither within `--timeout` seconds counts as failed. "With writer" runs `qa-app index`
 on fresh articles into the same index for the whole round (restarted while the round lasts), as the issue's
 outside test did. The 1-minute load average is recorded at the start and end of each round: on a shared
-machine the figures are upper bounds of what the app costs.
+machine the figures are upper bounds of what the app costs. `--server-cpu 0 --browser-cpu 1` keeps the server
+(and the writer) and Chromium on separate cores, as if the readers' browsers were elsewhere.
 
-    .venv/bin/python -m benchmarks.capacity --sessions 1 5 10 20 --timeout 120
+    .venv/bin/python -m benchmarks.capacity --sessions 1 5 10 20 --timeout 120 [--server-cpu 0 --browser-cpu 1]
 """
 
 from __future__ import annotations
@@ -115,8 +116,10 @@ while True:
 class Writer:
     """`qa-app index` of fresh articles into the index, restarted until stopped (its own process group)."""
 
-    def __init__(self, index_dir: Path, folder: Path, log: Path, quick: bool = False) -> None:
+    def __init__(self, index_dir: Path, folder: Path, log: Path, quick: bool = False, prefix: list[str] | None = None
+                 ) -> None:  # fmt: skip
         self.index_dir, self.folder, self.log, self.quick = index_dir, folder, log, quick
+        self.prefix = prefix or []
         self.process: subprocess.Popen | None = None
         self.rounds = 0
 
@@ -137,7 +140,7 @@ class Writer:
             if self.quick:
                 command = [sys.executable, "-c", _QUICK_WRITER, str(self.index_dir)]
             with self.log.open("ab") as out:
-                self.process = subprocess.Popen(command, cwd=ROOT, env=server_env(), stdout=out,
+                self.process = subprocess.Popen([*self.prefix, *command], cwd=ROOT, env=server_env(), stdout=out,
                                                 stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
             self.rounds += 1
 
@@ -189,6 +192,9 @@ async def measured_round(
 
 async def run(args: argparse.Namespace) -> dict:
     rounds = []
+    server_cpus = ["taskset", "-c", str(args.server_cpu)] if args.server_cpu is not None else []
+    if args.browser_cpu is not None:  # this process, and so Chromium, which it starts, on its own core
+        os.sched_setaffinity(0, {args.browser_cpu})
     with tempfile.TemporaryDirectory(prefix="qa-capacity-") as scratch_name:
         scratch = Path(scratch_name)
         index_dir = scratch / "index"
@@ -201,14 +207,20 @@ async def run(args: argparse.Namespace) -> dict:
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             try:
-                with running_server(index_dir, port, scratch / "server.log") as server:
+                with running_server(index_dir, port, scratch / "server.log", server_cpus) as server:
                     wait_healthy(url, server, scratch / "server.log")
                     warm = await one_round(browser, url, 1, 300)  # the model loads on the first question
                     print("warm-up", warm, file=sys.stderr, flush=True)
                     for sessions in args.sessions:
                         for with_writer in (False, True):
                             writer = (
-                                Writer(index_dir, scratch / "writer", scratch / "writer.log", args.quick_writer)
+                                Writer(
+                                    index_dir,
+                                    scratch / "writer",
+                                    scratch / "writer.log",
+                                    args.quick_writer,
+                                    server_cpus,
+                                )
                                 if with_writer
                                 else None
                             )
@@ -221,7 +233,8 @@ async def run(args: argparse.Namespace) -> dict:
                             print(json.dumps(rounds[-1]), file=sys.stderr, flush=True)
             finally:
                 await browser.close()
-    return {"host": host(), "timeout_s": args.timeout, "quick_writer": args.quick_writer, "rounds": rounds}
+    return {"host": host(), "timeout_s": args.timeout, "quick_writer": args.quick_writer,
+            "server_cpu": args.server_cpu, "browser_cpu": args.browser_cpu, "rounds": rounds}  # fmt: skip
 
 
 def main() -> None:
@@ -230,6 +243,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds a session may take in all")
     parser.add_argument("--index-dir", type=Path, help="an index to copy (default: corpus/ indexed afresh)")
     parser.add_argument("--quick-writer", action="store_true", help="a model-free writer committing continuously")
+    parser.add_argument("--server-cpu", type=int, help="run the server and the writer on this core only")
+    parser.add_argument("--browser-cpu", type=int, help="run Chromium (and this driver) on this core only")
     parser.add_argument("--out", type=Path, default=RESULTS / "capacity.json")
     args = parser.parse_args()
     result = asyncio.run(run(args))

@@ -140,11 +140,12 @@ def stop_server(server: subprocess.Popen) -> None:
 
 
 @contextmanager
-def running_server(index_dir: Path, port: int, log: Path) -> Iterator[subprocess.Popen]:
-    """`qa-app serve` started on entry (the caller times from just before entering), stopped on exit."""
+def running_server(index_dir: Path, port: int, log: Path, prefix: Sequence[str] = ()) -> Iterator[subprocess.Popen]:
+    """`qa-app serve` started on entry (the caller times from just before entering), stopped on exit; `prefix`
+    runs it under another command (`taskset -c 0`)."""
     with log.open("wb") as out:
         server = subprocess.Popen(
-            serve_command(port, index_dir),
+            [*prefix, *serve_command(port, index_dir)],
             cwd=ROOT,
             env=server_env(),
             stdout=out,
