@@ -1,7 +1,10 @@
 """The FAISS vector index: inner product over unit vectors, keyed by chunk id, saved atomically.
 
 Exact search (a flat index) while the collection is small; an inverted-file index (IVF) from `ivf_threshold`
-chunks on, rebuilt with more lists as the collection grows (see `VectorIndex.suits`).
+chunks on, rebuilt with more lists as the collection grows (see `VectorIndex.suits`). Both hold each vector as
+float16 (FAISS's fp16 scalar quantiser): the float16 values SQLite stores, so half the bytes of float32 with the
+same scores. Files written before hold float32 codes; they are read, and rebuilt as float16 on the next load or
+write that can save (see `suits`).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ class VectorIndex:
 
     def __init__(self, dimension: int, index: faiss.Index | None = None, nprobe: int = 32) -> None:
         self.dimension = dimension
-        self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        self._index = index if index is not None else faiss.IndexIDMap2(_flat(dimension))
         self._ivf = _as_ivf(self._index)
         self.nprobe = nprobe
 
@@ -65,10 +68,12 @@ class VectorIndex:
     def suits(self, ivf_threshold: int) -> bool:
         """Whether this index type still fits its size; otherwise rebuild it with `build`.
 
-        Flat up to `ivf_threshold`; IVF from there, kept until the collection halves below the threshold (so a
-        few deletions do not flip it back and forth) or grows enough to need twice as many lists.
+        Float16 codes only. Flat up to `ivf_threshold`; IVF from there, kept until the collection halves below the
+        threshold (so a few deletions do not flip it back and forth) or grows enough to need twice as many lists.
         """
         n = len(self)
+        if self._code_dtype() != np.float16:  # float32 codes, written before: rebuild them as float16
+            return False
         if self._ivf is None:
             return n < ivf_threshold
         return n >= ivf_threshold // 2 and ivf_lists(n) < 2 * self.lists
@@ -121,7 +126,12 @@ class VectorIndex:
         lists, width = self._ivf.invlists, self._ivf.code_size
         codes = [faiss.rev_swig_ptr(lists.get_codes(n), lists.list_size(n) * width) for n in range(self.lists)]
         flat = np.concatenate([np.array(c, dtype=np.uint8) for c in codes] or [np.zeros(0, np.uint8)])
-        return self.ids(), flat.view(np.float32).reshape(-1, self.dimension)
+        return self.ids(), flat.view(self._code_dtype()).reshape(-1, self.dimension).astype(np.float32)
+
+    def _code_dtype(self) -> type:
+        """How each vector is held: float16 (written now) or float32 (flat and IVF files written before)."""
+        inner = self._ivf if self._ivf is not None else faiss.downcast_index(faiss.downcast_index(self._index).index)
+        return np.float16 if inner.code_size == 2 * self.dimension else np.float32
 
     def save(self, path: Path) -> None:
         """Write to a temporary file, flush it to disk, then rename: readers never see half a file.
@@ -162,12 +172,18 @@ def _as_ivf(index: faiss.Index) -> faiss.IndexIVF | None:
     return inner if isinstance(inner, faiss.IndexIVF) else None
 
 
-def _trained_ivf(dimension: int, vectors: np.ndarray) -> faiss.IndexIVFFlat:
-    """An IVF index whose lists are k-means centroids of a sample of `vectors`."""
+def _flat(dimension: int) -> faiss.IndexScalarQuantizer:
+    """Exact inner-product search over float16 codes (needs no training)."""
+    return faiss.IndexScalarQuantizer(dimension, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+
+
+def _trained_ivf(dimension: int, vectors: np.ndarray) -> faiss.IndexIVFScalarQuantizer:
+    """An IVF index of float16 codes (not residuals) whose lists are k-means centroids of a sample of `vectors`."""
     lists = ivf_lists(len(vectors))
     sample_size = min(len(vectors), lists * _TRAINING_POINTS_PER_LIST)
     sample = vectors[np.sort(np.random.default_rng(0).choice(len(vectors), sample_size, replace=False))]
-    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT)
+    index = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(dimension), dimension, lists,
+                                          faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT, False)  # fmt: skip
     with _threads(os.cpu_count() or 1):
         index.train(np.ascontiguousarray(sample, dtype=np.float32))
     return index

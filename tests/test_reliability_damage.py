@@ -72,14 +72,14 @@ def test_cli_reports_damaged_bm25_instead_of_aborted(real_index: Path):
 
 
 def _corrupt_one_vector(index_dir: Path, value: float = 38.0) -> int:
-    """Overwrite one float of one vector inside the FAISS file; returns that vector's chunk id."""
+    """Overwrite one number of one vector inside the FAISS file (float16 codes); returns that vector's chunk id."""
     path = next(index_dir.glob("vectors-*.faiss"))
     index = faiss.read_index(str(path))
-    first = faiss.downcast_index(index).index.reconstruct(0)
+    first = faiss.downcast_index(index).index.reconstruct(0).astype(np.float16)
     data = bytearray(path.read_bytes())
     offset = data.find(first.tobytes())
     assert offset > 0
-    data[offset : offset + 4] = np.float32(value).tobytes()
+    data[offset : offset + 2] = np.float16(value).tobytes()
     path.write_bytes(bytes(data))
     return int(faiss.vector_to_array(faiss.downcast_index(index).id_map)[0])
 

@@ -27,6 +27,7 @@ def clustered() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     queries = centres[rng.integers(300, size=40)] + 0.35 * rng.standard_normal((40, DIM), dtype=np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    vectors = vectors.astype(np.float16).astype(np.float32)  # the float16 values SQLite stores and FAISS holds
     return np.arange(1000, 1000 + N, dtype=np.int64), vectors, queries
 
 
