@@ -47,11 +47,12 @@ COLUMNS = {  # logical bytes of the columns that hold the data (the rest is keys
     "document_text": "SELECT SUM(LENGTH(CAST(text AS BLOB))) FROM documents",
     "chunk_vectors": "SELECT SUM(LENGTH(vector)) FROM chunks",
     "chunk_sentence_spans": "SELECT SUM(LENGTH(sentences)) FROM chunks",
-    "sentence_vectors": "SELECT SUM(LENGTH(vector)) FROM sentences",
+    "sentence_vectors": "SELECT SUM(LENGTH(vectors)) FROM sentence_vectors",
+    "sentence_spans": "SELECT SUM(LENGTH(spans)) FROM sentence_vectors",
     "title_vectors": "SELECT SUM(LENGTH(title_vector)) FROM documents",
 }
 COUNTS = {"documents": "SELECT COUNT(*) FROM documents", "chunks": "SELECT COUNT(*) FROM chunks",
-          "sentences": "SELECT COUNT(*) FROM sentences",
+          "sentences": "SELECT SUM(LENGTH(spans)) / 8 FROM sentence_vectors",
           "free_pages": "PRAGMA freelist_count", "pages": "PRAGMA page_count"}  # fmt: skip
 
 

@@ -190,7 +190,8 @@ def _sqlite_parts(db_path: Path) -> dict:
         text, title_vectors = db.execute("SELECT SUM(LENGTH(CAST(text AS BLOB))), SUM(LENGTH(title_vector)) "
                                          "FROM documents").fetchone()  # fmt: skip
         chunk_vectors, spans = db.execute("SELECT SUM(LENGTH(vector)), SUM(LENGTH(sentences)) FROM chunks").fetchone()
-        sentence_vectors, sentences = db.execute("SELECT SUM(LENGTH(vector)), COUNT(*) FROM sentences").fetchone()
+        sentence_vectors, sentences = db.execute("SELECT SUM(LENGTH(vectors)), SUM(LENGTH(spans)) / 8 "
+                                                 "FROM sentence_vectors").fetchone()  # fmt: skip
     columns = {"article_text": text, "chunk_vectors_float32": chunk_vectors, "chunk_sentence_spans_json": spans,
                "sentence_vectors_float16": sentence_vectors, "title_vectors": title_vectors}  # fmt: skip
     return {"pages_by_table": tables, "columns": columns, "sentences": sentences}

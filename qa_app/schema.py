@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from qa_app import vector_codec
+
 
 def _m001_create_tables(db: sqlite3.Connection) -> None:
     _run_script(
@@ -89,8 +91,30 @@ def _m004_identity(db: sqlite3.Connection) -> None:
     )
 
 
+def _m005_sentences_per_article(db: sqlite3.Connection) -> None:
+    """An article's sentence spans and vectors in one row (was one row per sentence, keyed by text).
+
+    Per-sentence rows took ~260 B of keys and part-full pages each (a document's rows went in at a random place in
+    the key order); one row per article, appended, packs its vectors one after another (README, Index size). Every
+    row is copied in document order inside the migration's transaction; the old table's pages become free pages
+    that later writes reuse.
+    """
+    db.execute(
+        "CREATE TABLE sentence_vectors (doc_id TEXT PRIMARY KEY REFERENCES documents(doc_id) ON DELETE CASCADE,"
+        " spans BLOB NOT NULL, vectors BLOB NOT NULL)"
+    )
+    for (doc_id,) in db.execute("SELECT doc_id FROM documents ORDER BY rowid").fetchall():
+        rows = db.execute(
+            "SELECT start, end, vector FROM sentences WHERE doc_id = ? ORDER BY start, end", (doc_id,)
+        ).fetchall()
+        if rows:
+            spans = vector_codec.pack_spans([(start, end) for start, end, _ in rows])
+            db.execute("INSERT INTO sentence_vectors VALUES (?, ?, ?)", (doc_id, spans, b"".join(r[2] for r in rows)))
+    db.execute("DROP TABLE sentences")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    _m001_create_tables, _m002_feedback, _m003_sentence_vectors, _m004_identity,
+    _m001_create_tables, _m002_feedback, _m003_sentence_vectors, _m004_identity, _m005_sentences_per_article,
 ]  # fmt: skip
 SCHEMA_VERSION = len(MIGRATIONS)  # the one record of it on disk is SQLite's user_version, set by each migration
 

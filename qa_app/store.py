@@ -25,6 +25,10 @@ from qa_app.version import __version__
 
 log = logging.getLogger(__name__)
 
+# pages of new databases: half SQLite's default, so 2-3 KB article rows and one-page tables waste less (README,
+# Index size); databases written before keep theirs
+PAGE_SIZE = 2048
+
 
 @dataclass(frozen=True)
 class NewDocument:
@@ -96,6 +100,7 @@ class Store:
 
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=60)
+        db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # takes effect in a new database only (before WAL is on)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         return db
@@ -214,11 +219,13 @@ class Store:
                         doc.key,
                     ),
                 )  # fmt: skip
-                if item.sentence_vectors is not None:
-                    db.executemany(
-                        "INSERT INTO sentences VALUES (?, ?, ?, ?)",
-                        [(doc.doc_id, start, end, vector_codec.encode(vector, self.sentence_format))
-                         for (start, end), vector in zip(item.sentences, item.sentence_vectors, strict=True)],
+                if item.sentence_vectors is not None and len(item.sentences):
+                    if len(item.sentences) != len(item.sentence_vectors):
+                        raise ValueError(f"{len(item.sentences)} sentences, {len(item.sentence_vectors)} vectors")
+                    db.execute(
+                        "INSERT INTO sentence_vectors VALUES (?, ?, ?)",
+                        (doc.doc_id, vector_codec.pack_spans(item.sentences),
+                         vector_codec.encode_many(item.sentence_vectors, self.sentence_format)),
                     )  # fmt: skip
                 for ordinal, (chunk, vector) in enumerate(zip(item.chunks, item.vectors, strict=True)):
                     row = (doc.doc_id, ordinal, chunk.start, chunk.end, json.dumps(chunk.sentences))
@@ -298,9 +305,15 @@ class Store:
     def sentence_vectors(self, doc_ids: Sequence[str]) -> tuple[dict[tuple[str, int, int], np.ndarray], dict]:
         """Stored sentence vectors keyed by (doc_id, start, end), and title vectors keyed by doc_id."""
         marks = ",".join("?" * len(doc_ids))
-        rows = self._query(f"SELECT doc_id, start, end, vector FROM sentences WHERE doc_id IN ({marks})", doc_ids)
+        rows = self._query(f"SELECT doc_id, spans, vectors FROM sentence_vectors WHERE doc_id IN ({marks})", doc_ids)
         dim = int(self.meta("dimension") or 0)
-        sentences = {(d, s, e): vector_codec.decode(v, dim) for d, s, e, v in rows}
+        sentences: dict[tuple[str, int, int], np.ndarray] = {}
+        for doc_id, packed, blob in rows:
+            spans = vector_codec.unpack_spans(packed)
+            vectors = vector_codec.decode_many(blob, len(spans), dim)
+            sentences.update(
+                ((doc_id, start, end), vector) for (start, end), vector in zip(spans, vectors, strict=True)
+            )
         rows = self._query(f"SELECT doc_id, title_vector FROM documents WHERE doc_id IN ({marks})", doc_ids)
         titles = {d: vector_codec.decode(v, dim) for d, v in rows if v is not None}
         return sentences, titles

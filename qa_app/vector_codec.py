@@ -4,6 +4,9 @@ The stored bytes say which: a float16 vector of dimension d takes 2·d bytes, an
 its float16 scale (d + 2 bytes: 386 instead of 768 for MiniLM). So an index written under either setting, or
 both, reads back without a record of which (benchmarks/index_bytes.py measures both on the news set).
 
+An article's sentence vectors are stored in one row, one after another (`encode_many`), beside their spans
+packed as int32 (start, end) pairs (`pack_spans`): one row per article instead of one per sentence.
+
 Chunk vectors are written as float16 (2·d bytes) and the FAISS file, derived from them, holds the same values
 widened back to float32 (`as_stored`), so a rebuild from SQLite gives the index a write made. Chunk rows of
 indexes written before are float32 (4·d bytes) and read as they are.
@@ -42,6 +45,35 @@ def decode(blob: bytes, dimension: int) -> np.ndarray:
         codes = np.frombuffer(blob[:dimension], dtype=np.int8).astype(np.float32)
         return codes * np.float32(np.frombuffer(blob[dimension:], dtype=np.float16)[0])
     return np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+
+
+def encode_many(vectors: np.ndarray, fmt: str = "float16") -> bytes:
+    """The stored bytes of several vectors in format `fmt`, one after another (each as `encode` writes it)."""
+    return b"".join(encode(vector, fmt) for vector in vectors)
+
+
+def decode_many(blob: bytes, count: int, dimension: int) -> np.ndarray:
+    """`count` vectors written by `encode_many` as a float32 matrix, each row as `decode` reads it."""
+    if not count:
+        return np.zeros((0, dimension), dtype=np.float32)
+    width, rest = divmod(len(blob), count)
+    if rest:
+        raise ValueError(f"{len(blob)} bytes do not hold {count} vectors of one size")
+    if width == dimension + 2 and dimension != 2:
+        rows = np.frombuffer(blob, dtype=np.uint8).reshape(count, width)
+        scales = rows[:, dimension:].copy().view(np.float16).astype(np.float32)
+        return rows[:, :dimension].view(np.int8).astype(np.float32) * scales
+    return np.frombuffer(blob, dtype=np.float16).reshape(count, width // 2).astype(np.float32)
+
+
+def pack_spans(spans: Sequence[tuple[int, int]]) -> bytes:
+    """Sentence spans as the int32 (start, end) pairs stored beside their vectors."""
+    return np.asarray(spans, dtype="<i4").reshape(-1, 2).tobytes()
+
+
+def unpack_spans(blob: bytes) -> list[tuple[int, int]]:
+    """The spans `pack_spans` stored."""
+    return [(start, end) for start, end in np.frombuffer(blob, dtype="<i4").reshape(-1, 2).tolist()]
 
 
 def encode_chunk(vector: np.ndarray) -> bytes:

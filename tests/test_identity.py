@@ -9,6 +9,7 @@ from pathlib import Path
 from qa_app.config import Settings
 from qa_app.library import Library
 from tests.fakes import HashingEmbedder
+from tests.old_schema import sentences_per_row
 
 
 def _write(folder: Path, report: str, records: list[dict]) -> Path:
@@ -77,6 +78,7 @@ def test_an_index_from_before_keeps_its_documents_and_their_old_identity(tmp_pat
     library.close()
     db = sqlite3.connect(tmp_path / "index" / "library.sqlite")
     with db:  # back to schema 3: no identity column, as indexes made before this version
+        sentences_per_row(db)  # and per-sentence rows (schema 4)
         db.execute("DROP INDEX documents_identity")
         db.execute("ALTER TABLE documents DROP COLUMN identity")
         db.execute("PRAGMA user_version = 3")

@@ -56,7 +56,8 @@ def _document(title: str, text: str) -> Document:
 
 def _blob_lengths(index_dir: Path) -> set[int]:
     with sqlite3.connect(index_dir / DB_NAME) as db:
-        return {row[0] for row in db.execute("SELECT LENGTH(vector) FROM sentences")}
+        rows = db.execute("SELECT LENGTH(vectors) / (LENGTH(spans) / 8) FROM sentence_vectors")  # bytes per vector
+        return {row[0] for row in rows}
 
 
 def test_one_index_reads_vectors_written_under_both_settings(tmp_path: Path) -> None:
@@ -99,3 +100,16 @@ def test_a_new_index_stores_int8_sentence_and_title_vectors_by_default(tmp_path:
     with sqlite3.connect(library.index_dir / DB_NAME) as db:
         assert {row[0] for row in db.execute("SELECT LENGTH(title_vector) FROM documents")} == {64 + 2}
     library.close()
+
+
+@pytest.mark.parametrize("fmt", vector_codec.SENTENCE_FORMATS)
+def test_vectors_stored_one_after_another_read_back_as_one_by_one(fmt: str) -> None:
+    vectors = np.random.default_rng(3).standard_normal((5, 384)).astype(np.float32)
+    blob = vector_codec.encode_many(vectors, fmt)
+    one_by_one = np.stack([vector_codec.decode(vector_codec.encode(v, fmt), 384) for v in vectors])
+    assert np.array_equal(vector_codec.decode_many(blob, 5, 384), one_by_one)
+    assert vector_codec.decode_many(b"", 0, 384).shape == (0, 384)
+    with pytest.raises(ValueError, match="do not hold 2 vectors"):
+        vector_codec.decode_many(blob[:-1], 2, 384)
+    spans = [(0, 31), (32, 60), (61, 70000)]
+    assert vector_codec.unpack_spans(vector_codec.pack_spans(spans)) == spans
