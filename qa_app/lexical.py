@@ -27,6 +27,7 @@ import numpy as np
 import Stemmer
 from bm25s.scoring import _score_idf_lucene  # the IDF bm25s's default ("lucene") method builds the main segment with
 
+from qa_app import bm25_files
 from qa_app.errors import DiskFullError
 from qa_app.index_files import main_segment_name
 from qa_app.storage_errors import disk_full_message
@@ -110,14 +111,14 @@ class Segment:
         path.mkdir()
         np.save(path / "ids.npy", self.ids)
         if self.bm25 is not None:
-            self.bm25.save(path, show_progress=False)
+            bm25_files.save(self.bm25, path)
 
     @classmethod
     def load(cls, path: Path) -> Segment:
         """The segment saved in `path`; `DamagedIndexError` when any of its files is unreadable or inconsistent."""
         try:
             ids = np.load(path / "ids.npy")
-            segment = cls(ids, bm25s.BM25.load(path, show_progress=False) if len(ids) else None)
+            segment = cls(ids, bm25_files.load(path) if len(ids) else None)
             segment._validate()
         except DamagedIndexError:
             raise
