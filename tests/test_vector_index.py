@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
@@ -128,3 +129,23 @@ def test_a_lower_threshold_setting_rebuilds_the_saved_index_on_open(tmp_path: Pa
     library = Library(Settings(index_dir=tmp_path / "index", ivf_threshold=20), embedder=HashingEmbedder())
     assert library.search("plan7", k=1)[0].title == "Town7 approves plan7"
     assert saved_kind(library) == "ivf"
+
+
+def test_files_with_float32_codes_are_read_and_rebuilt_as_float16(clustered):
+    """Vector files written before held float32 codes (IndexFlatIP, IndexIVFFlat): read exactly, then rebuilt."""
+    ids, vectors, queries = clustered
+    ids, vectors = ids[:4000], vectors[:4000]
+    flat = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
+    ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(DIM), DIM, 20, faiss.METRIC_INNER_PRODUCT)
+    ivf.train(vectors)
+    for old, threshold in ((flat, 10_000), (ivf, 1)):
+        old.add_with_ids(vectors, ids)
+        index = VectorIndex(DIM, old, nprobe=20)
+        held_ids, held = index.stored()
+        assert np.array_equal(held[np.argsort(held_ids)], vectors)
+        assert set(index.search(queries[0], 10)[1].tolist()) == exact_top(ids, vectors, queries[0], 10)
+        assert not index.suits(threshold)
+        rebuilt = VectorIndex.build(DIM, *index.stored(), ivf_threshold=threshold, nprobe=20)
+        assert rebuilt.kind == index.kind and rebuilt.suits(threshold)
+        held_ids, held = rebuilt.stored()
+        assert np.array_equal(held[np.argsort(held_ids)], vectors)
