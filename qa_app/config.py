@@ -41,6 +41,7 @@ class Settings:
     embed_batch_size: int = 32
     embedding_backend: str = "torch"  # torch | onnx (int8-quantised ONNX export; see README, "Performance")
     sentence_vectors: str = "int8"  # int8 | float16: how new sentence and title vectors are stored (README)
+    sentence_vectors_from: str = "sentences"  # sentences | chunks: embedded alone, or pooled from the chunk (README)
     ivf_threshold: int = 200_000  # chunks: exact FAISS search below, IVF at and above (see README, "Performance")
     ivf_nprobe: int = 32  # IVF lists searched per query
     top_k: int = 8
@@ -105,4 +106,6 @@ def load_settings(**overrides: Any) -> Settings:
     settings = replace(settings, **{**from_env, **flags})
     if settings.chunk_words < 10 or settings.max_chunk_words < settings.chunk_words:
         raise ConfigError("chunk_words must be >= 10 and max_chunk_words >= chunk_words")
+    if settings.sentence_vectors_from not in ("sentences", "chunks"):
+        raise ConfigError(f"QA_APP_SENTENCE_VECTORS_FROM={settings.sentence_vectors_from!r}: use sentences or chunks")
     return settings

@@ -150,7 +150,8 @@ class EmbedActor:
         payloads = list(batch["payload"])
         new = [i for i, kind in enumerate(kinds) if kind == "new"]
         chunked = [pickle.loads(payloads[i]) for i in new]
-        prepared = ingest.embed_chunked(chunked, self.embedder, self.settings.embed_batch_size)
+        prepared = ingest.embed_chunked(chunked, self.embedder, self.settings.embed_batch_size,
+                                        sentences_from=self.settings.sentence_vectors_from)  # fmt: skip
         for i, item in zip(new, prepared, strict=True):
             kinds[i], payloads[i] = "prepared", pickle.dumps(item)
         return {"kind": np.array(kinds), "task": batch["task"], "payload": np.array(payloads, dtype=object)}

@@ -6,6 +6,7 @@ Nothing here touches an index directory, so the same code runs inside `Library.a
 
 from __future__ import annotations
 
+import logging
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -19,7 +20,10 @@ from qa_app.config import Settings
 from qa_app.documents import Limits, iter_loaded, partition
 from qa_app.embedder import Embedder
 from qa_app.records import ChunkSpan, Document, Failure
+from qa_app.sentence_pooling import gives_token_vectors, pooled_document_vectors
 from qa_app.store import NewDocument
+
+log = logging.getLogger(__name__)
 
 PreparedDocument = NewDocument  # a document ready to store: chunks with offsets, sentence spans and every vector
 Chunked = tuple[Document, list[ChunkSpan]]
@@ -123,13 +127,26 @@ def prepare(
     documents: Sequence[Document], embedder: Embedder, settings: Settings, report: EmbedReport | None = None
 ) -> list[PreparedDocument]:
     """Chunk and embed `documents`; after each batch `report` gets the share of vectors and documents done."""
-    return embed_chunked(chunk(documents, settings), embedder, settings.embed_batch_size, report)
+    return embed_chunked(chunk(documents, settings), embedder, settings.embed_batch_size, report,
+                         settings.sentence_vectors_from)  # fmt: skip
 
 
 def embed_chunked(
-    chunked: Sequence[Chunked], embedder: Embedder, batch_size: int, report: EmbedReport | None = None
+    chunked: Sequence[Chunked],
+    embedder: Embedder,
+    batch_size: int,
+    report: EmbedReport | None = None,
+    sentences_from: str = "sentences",
 ) -> list[PreparedDocument]:
-    """Vectors for every chunk (with its title), every sentence and every title of chunked documents."""
+    """Vectors for every chunk (with its title), every sentence and every title of chunked documents.
+
+    `sentences_from="chunks"` pools sentence vectors from their chunk's forward pass (`sentence_pooling`)
+    when the embedder gives token vectors; otherwise each sentence is embedded alone.
+    """
+    if sentences_from == "chunks":
+        if gives_token_vectors(embedder):
+            return _embed_pooled(chunked, embedder, batch_size, report)
+        log.warning("%s gives no token vectors: sentences are embedded alone", embedder.name)
     texts: list[str] = []
     layout = []
     for doc, chunks in chunked:
@@ -145,6 +162,23 @@ def embed_chunked(
         after_sentences = after_chunks + len(sentences)
         prepared.append(NewDocument(doc, chunks, vectors[first:after_chunks], sentences,
                                     vectors[after_chunks:after_sentences], vectors[after_sentences]))  # fmt: skip
+    return prepared
+
+
+def _embed_pooled(
+    chunked: Sequence[Chunked], embedder: Embedder, batch_size: int, report: EmbedReport | None
+) -> list[PreparedDocument]:
+    """`embed_chunked` with pooled sentence vectors, a run of documents (about a batch of chunks) at a time."""
+    prepared: list[PreparedDocument] = []
+    total = sum(len(chunks) for _, chunks in chunked) or 1
+    done = 0
+    for run in groups(chunked, batch_size):
+        vectors = pooled_document_vectors(run, embedder, batch_size, embedding_text)
+        for (doc, chunks), (chunk_vectors, spans, sentence_vectors, title) in zip(run, vectors, strict=True):
+            prepared.append(NewDocument(doc, chunks, chunk_vectors, spans, sentence_vectors, title))
+        done += sum(len(chunks) for _, chunks in run)
+        if report:
+            report(done / total, len(prepared))
     return prepared
 
 
@@ -198,7 +232,7 @@ def prepare_groups(
     for group in groups(chunked, group_chunks):
         size = sum(len(chunks) for _, chunks in group)
         report = partial(_report, progress, docs_done, len(chunked), chunks_done, total_chunks, size)
-        yield embed_chunked(group, embedder, settings.embed_batch_size, report)
+        yield embed_chunked(group, embedder, settings.embed_batch_size, report, settings.sentence_vectors_from)
         docs_done += len(group)
         chunks_done += size
         saved = tuple(doc.file or doc.source for doc, _ in group)
