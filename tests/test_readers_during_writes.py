@@ -12,13 +12,16 @@ import threading
 from pathlib import Path
 
 import pytest
+from filelock import Timeout
 
 from qa_app.config import Settings
 from qa_app.documents import make_document
+from qa_app.errors import ReadOnlyIndexError
 from qa_app.index_files import lexical_file, vector_file
 from qa_app.indexes import DerivedIndexes
 from qa_app.lexical import LexicalIndex
 from qa_app.library import Library
+from qa_app.writelock import WriteLock
 from tests.fakes import HashingEmbedder
 
 HARBOR = make_document(title="Harbor works", text="The harbor council voted to rebuild the pier. Work starts in May.",
@@ -103,3 +106,22 @@ def test_loading_a_generation_reuses_the_main_bm25_segment_it_names(tmp_path: Pa
     fresh = LexicalIndex.load(path)
     assert fresh.main is not first.main and sorted(fresh.ids.tolist()) == sorted(again.ids.tolist())
     library.close()
+
+
+def test_a_busy_write_lock_is_a_timeout_not_a_read_only_directory(tmp_path: Path) -> None:
+    """filelock's Timeout is an OSError: it was reported as "the index directory is read-only"."""
+    held, probe = WriteLock(tmp_path, 1), WriteLock(tmp_path, 1)
+    caught: list[BaseException] = []
+
+    def try_it() -> None:
+        try:
+            with probe.acquire(timeout=0):
+                pass
+        except BaseException as exc:  # what was raised is the point
+            caught.append(exc)
+
+    with held:
+        other = threading.Thread(target=try_it)
+        other.start()
+        other.join(10)
+    assert len(caught) == 1 and isinstance(caught[0], Timeout) and not isinstance(caught[0], ReadOnlyIndexError)
