@@ -6,6 +6,7 @@ fresh interpreter (model loaded and warmed up before the clock starts). Records 
 on a shared machine that decides the spread more than the code does.
 
     .venv/bin/python -m benchmarks.embed_order --runs 3 --baseline HEAD
+    .venv/bin/python -m benchmarks.embed_order --runs 3 --setting QA_APP_SENTENCE_VECTORS_FROM=chunks
 """
 
 from __future__ import annotations
@@ -47,9 +48,10 @@ print(json.dumps({"seconds": seconds, "cpu_seconds": time.process_time() - cpu, 
 """
 
 
-def run_once(tree: Path) -> dict:
-    """One timed `prepare_groups` over the inputs with `tree`'s qa_app, in a fresh interpreter."""
-    env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
+def run_once(tree: Path, settings: dict[str, str] | None = None) -> dict:
+    """One timed `prepare_groups` over the inputs with `tree`'s qa_app, in a fresh interpreter (`settings`:
+    extra QA_APP_* variables)."""
+    env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1", **(settings or {})}
     done = subprocess.run([sys.executable, "-c", _RUN, str(ROOT / ".unused-index"), *map(str, INPUTS)], cwd=tree,
                           env=env, capture_output=True, text=True, check=True)  # fmt: skip
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -59,9 +61,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--baseline", help="also run this revision's code (git worktree), interleaved")
+    parser.add_argument(
+        "--setting",
+        metavar="QA_APP_NAME=VALUE",
+        help="instead of a baseline: the working tree with and without this setting, interleaved",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "embed_order.json")
     args = parser.parse_args()
-    runs = interleaved(ROOT, args.baseline, args.runs, run_once)
+    if args.setting:
+        name, value = args.setting.split("=", 1)
+        variants = {"default": {}, args.setting: {name: value}}
+        runs = {label: [] for label in variants}
+        for _ in range(args.runs):
+            for label, extra in variants.items():
+                runs[label].append(run_once(ROOT, extra))
+                print(label, runs[label][-1], file=sys.stderr, flush=True)
+    else:
+        runs = interleaved(ROOT, args.baseline, args.runs, run_once)
     summary = {name: {key: statistics.median(r[key] for r in rows) for key in ("articles_per_s", "seconds",
                                                                                 "cpu_seconds", "batches")}
                for name, rows in runs.items()}  # fmt: skip
