@@ -79,10 +79,6 @@ bench-peer:
 	.venv-peer/bin/pip install --quiet -e '.[peer]'
 	.venv-peer/bin/python benchmarks/peer.py
 
-# The ONNX int8 backend for real (tests marked onnx), in its own venv: its extra pins an older transformers.
-test-onnx:
-	test -x .venv-onnx/bin/python || $(PYTHON) -m venv .venv-onnx
-	.venv-onnx/bin/pip install --quiet --upgrade pip
-	.venv-onnx/bin/pip install --quiet torch==2.13.0
-	.venv-onnx/bin/pip install --quiet -e '.[onnx,test]'
-	.venv-onnx/bin/pytest -m onnx tests/test_embedder_backend.py
+# The ONNX tests alone (also part of `make test`): the int8 backend, the question model, the backend setting.
+test-onnx: install
+	$(BIN)/pytest tests/test_onnx_int8.py tests/test_query_encoder.py tests/test_embedder_backend.py

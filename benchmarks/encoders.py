@@ -1,25 +1,23 @@
 """Encoder benchmark: torch, ONNX fp32 and ONNX int8 (the `embedding_backend` setting) side by side.
 
-1. Load: torch; ONNX int8 exported into an empty cache, then loaded again from it; ONNX fp32 (exported in memory).
+1. Load: torch; ONNX int8 built into an empty cache (float32 export with torch, fused and quantised by
+   onnxruntime), then loaded again from it; ONNX fp32 (the question model's export, on every core).
 2. Encode rate on exactly the texts `Library.add` embeds (perf.pipeline_batches: chunks with titles, sentences,
    titles; same length-sorted batches), the backends taking turns in blocks of batches so background load hits
    them alike (not call by call: each backend's idle threads spin and slow the other one down).
 3. How close each ONNX backend's vectors are to torch's on those texts (cosine, per text).
 4. One-question latency: `--questions` short benchmark questions, one `embed([q])` each, a pass per backend in
    rotating order.
-5. The quality benchmark (quality.evaluate) with an index built and queried by each backend, and a mixed one:
-   built by torch, queried by int8 (the two record the same model name, so the index accepts both).
+5. The quality benchmark (quality.evaluate) with an index built by torch and one built by int8 (questions are
+   embedded by the float32 export either way, as `Library` does); `--no-quality` skips it.
 
-Needs the onnx extra, which cannot share the main venv (README, "Faster encoder"):
-    python3 -m venv /work/onnx-venv && /work/onnx-venv/bin/pip install torch==2.13.0
-    /work/onnx-venv/bin/pip install -e '.[onnx]' && /work/onnx-venv/bin/python benchmarks/encoders.py
-Prints a table and writes benchmarks/results/encoders.json.
+Runs in .venv: `nice -n 5 .venv/bin/python benchmarks/encoders.py`. Prints a table and writes
+benchmarks/results/encoders.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import statistics
@@ -39,8 +37,9 @@ import quality
 import sentence_transformers
 import transformers
 
+from qa_app import onnx_model
 from qa_app.config import load_settings
-from qa_app.embedder import SentenceTransformerEmbedder, quantization_config, resolve_model_path
+from qa_app.embedder import SentenceTransformerEmbedder, onnx_export_dir, resolve_model_path
 from qa_app.library import Library
 
 RESULTS = perf.ROOT / "benchmarks" / "results" / "encoders.json"
@@ -61,32 +60,35 @@ def record(name: str, runs: Sequence[float], unit: str) -> None:
 
 
 class OnnxFp32Embedder(SentenceTransformerEmbedder):
-    """The ONNX export without quantisation, made in memory at load: for comparison, not a product setting."""
+    """The float32 export (the question model's) on every core: for comparison, not a product setting."""
 
-    def __init__(self, name: str) -> None:
-        super().__init__(name, backend="onnx")
+    def __init__(self, name: str, cache_dir: Path) -> None:
+        super().__init__(name, backend="onnx", cache_dir=cache_dir)
 
     def _load_onnx(self) -> object:
-        from sentence_transformers import SentenceTransformer
-
-        kwargs = {"provider": "CPUExecutionProvider"}
-        return SentenceTransformer(resolve_model_path(self.name), backend="onnx", device="cpu", model_kwargs=kwargs)
+        super()._load_onnx()  # both exports in the cache
+        source = resolve_model_path(self.name)
+        fp32 = onnx_export_dir(self.name, source, self.cache_dir, "fp32") / onnx_model.ONNX_FILE
+        window = onnx_model.pipeline(source)[0]
+        return onnx_model.runtime(str(fp32), str(Path(source) / "tokenizer.json"), window)
 
 
 def load_embedders(name: str, cache: Path) -> dict[str, SentenceTransformerEmbedder]:
-    """Every backend, loaded (timed); int8 twice: once exporting into an empty cache, once from the cache."""
+    """Every backend, loaded (timed); int8 twice: once building into an empty cache, once from the cache."""
     embedders = {
         "torch": SentenceTransformerEmbedder(name),
-        "onnx_fp32": OnnxFp32Embedder(name),
         "onnx_int8": SentenceTransformerEmbedder(name, backend="onnx", cache_dir=cache),
+        "onnx_fp32": OnnxFp32Embedder(name, cache),
     }
     for backend, embedder in embedders.items():
         seconds, _ = perf.timed(lambda e=embedder: e.embed(["warm-up"]))
         record(f"{backend}_load_s" if backend != "onnx_int8" else "onnx_int8_export_and_load_s", [seconds], "s")
+    onnx_model.runtime.cache_clear()  # so the second int8 load makes its session from the cached file
     again = SentenceTransformerEmbedder(name, backend="onnx", cache_dir=cache)
     record("onnx_int8_load_from_cache_s", [perf.timed(lambda: again.embed(["warm-up"]))[0]], "s")
     embedders["onnx_int8"] = again
-    return embedders
+    embedders["onnx_fp32"].embed(["warm-up"])
+    return {backend: embedders[backend] for backend in BACKENDS}
 
 
 def rotations(names: list[str], count: int) -> Iterator[list[str]]:
@@ -149,6 +151,7 @@ def closeness(vectors: dict[str, np.ndarray], is_chunk: np.ndarray) -> dict:
     for backend in BACKENDS[1:]:
         cosine = np.sum(vectors[backend] * vectors["torch"], axis=1)
         result[backend] = {
+            "max_abs_difference": float(np.abs(vectors[backend] - vectors["torch"]).max()),
             "mean": float(cosine.mean()),
             "min": float(cosine.min()),
             "p1": float(np.percentile(cosine, 1)),
@@ -180,15 +183,15 @@ def indexed_library(embedder: SentenceTransformerEmbedder, index_dir: Path) -> t
 
 
 def bench_quality(embedders: dict, tmp: Path) -> dict:
-    """quality.evaluate per retrieval mode, for each backend and for a torch index queried with int8."""
+    """quality.evaluate per retrieval mode, for an index built by torch and one built by int8 (the float32
+    export's vectors equal torch's to ~1e-7, so it builds no index of its own)."""
     questions = quality.load_questions()
     results: dict[str, dict] = {}
     built: dict[str, Library] = {}
-    for backend, embedder in embedders.items():
-        built[backend], seconds = indexed_library(embedder, tmp / f"quality-{backend}")
+    for backend in ("torch", "onnx_int8"):
+        built[backend], seconds = indexed_library(embedders[backend], tmp / f"quality-{backend}")
         record(f"{backend}_quality_index_s", [seconds], "s")
     runs: dict[str, tuple[Library, SentenceTransformerEmbedder]] = {b: (lib, embedders[b]) for b, lib in built.items()}
-    runs["torch_index_int8_queries"] = (built["torch"], embedders["onnx_int8"])
     for label, (library, embedder) in runs.items():
         results[label] = {}
         for mode in quality.MODES:
@@ -209,6 +212,7 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="encode runs and query passes (default 3)")
     parser.add_argument("--questions", type=int, default=50, help="questions for the one-query latency")
     parser.add_argument("--output", type=Path, default=RESULTS, help="JSON results file")
+    parser.add_argument("--no-quality", action="store_true", help="skip the quality benchmark per backend")
     return parser.parse_args(argv)
 
 
@@ -228,6 +232,8 @@ def print_table(closeness_: dict, quality_: dict) -> None:
     for name in ("onnx_int8_export_and_load_s", "onnx_int8_load_from_cache_s"):
         print(f"{name:<30}{figures[name]['median']:>13.3g}")
     labels = list(quality_)
+    if not labels:
+        return
     print(f"\n{'quality (hybrid / dense)':<24}" + "".join(f"{label:>26}" for label in labels))
     for metric in QUALITY_METRICS:
         pairs = ((quality_[label]["hybrid"][metric], quality_[label]["dense"][metric]) for label in labels)
@@ -240,10 +246,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     info = perf.machine()
     info |= {"onnxruntime": onnxruntime.__version__, "sentence_transformers": sentence_transformers.__version__,
-             "transformers": transformers.__version__, "quantization_config": quantization_config(),
-             "onnxruntime_threads": "default (one per physical core)"}  # fmt: skip
+             "transformers": transformers.__version__, "onnx_int8": "fused (onnxruntime.transformers), "
+             "quantize_dynamic QInt8 per channel", "onnxruntime_threads": "default (one per physical core)",
+             "load_average_at_start": os.getloadavg()}  # fmt: skip
     settings = load_settings()
-    importlib.import_module("optimum.onnxruntime")  # imported here, so no backend's load time includes it
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         embedders = load_embedders(settings.embedding_model, tmp / "onnx-cache")
@@ -257,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"query latency: {len(questions)} questions x {args.repeats}", file=sys.stderr)
         bench_query(embedders, questions, args.repeats)
         print("quality benchmark per backend", file=sys.stderr)
-        scores = bench_quality(embedders, tmp)
+        scores = {} if args.no_quality else bench_quality(embedders, tmp)
     info["load_average_at_end"] = os.getloadavg()
     print_table(close, scores)
     result = {

@@ -74,7 +74,7 @@ def preload_answer_models(settings: Settings | None = None) -> None:
     """
     settings = settings or load_settings()
     questions = QueryEncoder(embedding_model(settings.embedding_model))
-    if settings.embedding_backend == "torch" and questions.export_path.is_file():  # else the page loads torch
+    if questions.export_path.is_file():  # else the page loads the model
         questions.embed(["warm up"])
     judge = packaged_judge(settings.answer_reader)
     if judge.reader is not None:
@@ -95,11 +95,9 @@ class Library:
         self.embedder: Embedder = embedder or embedding_model(
             self.settings.embedding_model, self.settings.embedding_backend
         )
-        # questions through the ONNX export of the same model when there is one: no torch on the answer path
+        # questions through the float32 ONNX export of the same model (either backend): no torch on the answer path
         self._questions: Embedder = (
-            QueryEncoder(self.embedder)
-            if isinstance(self.embedder, SentenceTransformerEmbedder) and self.embedder.backend == "torch"
-            else self.embedder
+            QueryEncoder(self.embedder) if isinstance(self.embedder, SentenceTransformerEmbedder) else self.embedder
         )
         self._store = Store(self.index_dir / DB_NAME, self.settings.sentence_vectors)
         self._store.check_model(self.embedder.name)

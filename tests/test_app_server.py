@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from qa_app import query_encoder
+from qa_app import onnx_model
 from qa_app.app import server
 from qa_app.embedder import ONNX_CACHE_ENV, SentenceTransformerEmbedder
 from qa_app.query_encoder import QueryEncoder
@@ -27,9 +27,9 @@ def test_prewarm_loads_the_page_modules_and_the_question_model(
     monkeypatch.setenv(ONNX_CACHE_ENV, str(cache))
     monkeypatch.setenv("QA_APP_ANSWER_READER", "0")
     QueryEncoder(model, cache_dir=cache).export()
-    query_encoder._runtime.cache_clear()
+    onnx_model.runtime.cache_clear()
     server.prewarm()
-    assert query_encoder._runtime.cache_info().currsize == 1  # the page's Library finds the session loaded
+    assert onnx_model.runtime.cache_info().currsize == 1  # the page's Library finds the session loaded
     assert "qa_app.app.widgets" in sys.modules
 
 
@@ -38,9 +38,9 @@ def test_prewarm_without_an_export_leaves_the_question_model_to_the_page(
 ) -> None:
     monkeypatch.setenv(ONNX_CACHE_ENV, str(tmp_path / "empty-cache"))
     monkeypatch.setenv("QA_APP_ANSWER_READER", "0")
-    query_encoder._runtime.cache_clear()
+    onnx_model.runtime.cache_clear()
     server.prewarm()
-    assert query_encoder._runtime.cache_info().currsize == 0
+    assert onnx_model.runtime.cache_info().currsize == 0
     assert not (tmp_path / "empty-cache").exists()  # no torch load, no export from the server's start
 
 
