@@ -1,8 +1,8 @@
 """Answer time while another process commits continuously: what a reader pays for each new generation.
 
-One index (corpus/ plus generated articles, the real model) is copied for every run. In a fresh interpreter of
-the tree under test, a Library answers the questions once with no writer ("quiet"), then again while a
-model-free writer (benchmarks/capacity.py's quick writer) commits five short notes at a time as fast as SQLite,
+One index (corpus/ plus generated articles, the real model; built once by each tree's own code) is copied for
+every run. In a fresh interpreter of the tree under test, a Library answers the questions once with no writer
+("quiet"), then again while a model-free writer (benchmarks/capacity.py's quick writer) commits five short notes at a time as fast as SQLite,
 FAISS and BM25 allow ("writer"). Each run records every answer's time, the commits made meanwhile, and how
 often the reader rebuilt a search index from SQLite (a `built a … vector index` log line). With `--baseline REV`
 the same runs alternate with REV's tree (a git worktree), so both see the same machine.
@@ -26,8 +26,6 @@ from benchmarks.capacity import _QUICK_WRITER
 from benchmarks.perf_data import generate, write_jsonl
 from benchmarks.perf_ui import CORPUS, QUESTIONS, ROOT
 from benchmarks.timing import host, interleaved
-from qa_app.config import load_settings
-from qa_app.library import Library
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -76,24 +74,38 @@ print(json.dumps({"quiet": quiet, "writer": busy, "load": os.getloadavg()}))
 """
 
 
-def build_template(folder: Path, articles: int) -> Path:
-    """corpus/ and `articles` generated articles, indexed with the real model (the environment's settings)."""
-    library = Library(load_settings(index_dir=folder / "index"))
-    try:
-        library.add([CORPUS, write_jsonl(generate(articles), folder / "articles.jsonl")])
-    finally:
-        library.close()
-    return folder / "index"
+_BUILD = r"""
+import sys
+from pathlib import Path
+from qa_app.config import load_settings
+from qa_app.library import Library
+library = Library(load_settings(index_dir=sys.argv[1]))
+library.add([Path(p) for p in sys.argv[2:]])
+library.close()
+"""
 
 
-def one_run(tree: Path, template: Path, questions: list[str]) -> dict:
-    """A copy of the template answered by `tree`'s code: quiet, then beside the quick writer."""
-    with tempfile.TemporaryDirectory(prefix="qa-under-writer-") as scratch:
-        index = Path(scratch) / "index"
-        shutil.copytree(template, index)
-        env = os.environ | {"PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
+def _tree_env(tree: Path) -> dict[str, str]:
+    return os.environ | {"PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
+
+
+def build_template(tree: Path, folder: Path, articles: Path) -> Path:
+    """corpus/ and the generated articles indexed by `tree`'s code (its own schema), the real model."""
+    index = folder / "index"
+    subprocess.run([sys.executable, "-c", _BUILD, str(index), str(CORPUS), str(articles)], cwd=tree,
+                   env=_tree_env(tree), capture_output=True, text=True, check=True)  # fmt: skip
+    return index
+
+
+def one_run(tree: Path, templates: dict[Path, Path], questions: list[str], scratch: Path, articles: Path) -> dict:
+    """A copy of `tree`'s template answered by `tree`'s code: quiet, then beside the quick writer."""
+    if tree not in templates:
+        templates[tree] = build_template(tree, Path(tempfile.mkdtemp(dir=scratch)), articles)
+    with tempfile.TemporaryDirectory(prefix="qa-under-writer-") as run:
+        index = Path(run) / "index"
+        shutil.copytree(templates[tree], index)
         done = subprocess.run([sys.executable, "-c", _READER, str(index), _QUICK_WRITER, json.dumps(questions)],
-                              cwd=tree, env=env, capture_output=True, text=True, check=True)  # fmt: skip
+                              cwd=tree, env=_tree_env(tree), capture_output=True, text=True, check=True)  # fmt: skip
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -118,9 +130,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "answers_under_writer.json")
     args = parser.parse_args()
     questions = list(QUESTIONS) * args.passes
-    with tempfile.TemporaryDirectory(prefix="qa-under-writer-template-") as folder:
-        template = build_template(Path(folder), args.articles)
-        runs = interleaved(ROOT, args.baseline, args.runs, lambda tree: one_run(tree, template, questions))
+    with tempfile.TemporaryDirectory(prefix="qa-under-writer-templates-") as folder:
+        scratch, templates = Path(folder), {}
+        articles = write_jsonl(generate(args.articles), scratch / "articles.jsonl")
+        runs = interleaved(ROOT, args.baseline, args.runs,
+                           lambda tree: one_run(tree, templates, questions, scratch, articles))  # fmt: skip
     result = {"benchmark": "answers_under_writer", "host": host(), "articles": args.articles + 1,
               "questions_per_phase": len(questions), "runs": runs,
               "summary": {name: summary(tree_runs) for name, tree_runs in runs.items()}}  # fmt: skip
@@ -129,8 +143,10 @@ def main() -> None:
     print(f"{'tree':<22} {'quiet p50':>10} {'writer p50':>11} {'ratio':>6} {'writer p95':>11} commits  rebuilds")
     for name, row in result["summary"].items():
         quiet, busy = row["quiet"], row["writer"]
-        print(f"{name:<22} {quiet['p50_ms']:>8.0f}ms {busy['p50_ms']:>9.0f}ms {row['writer_over_quiet_p50']:>6.2f} "
-              f"{busy['p95_ms']:>9.0f}ms {busy['commits_per_run']} {busy['rebuilds_per_run']}")
+        print(
+            f"{name:<22} {quiet['p50_ms']:>8.0f}ms {busy['p50_ms']:>9.0f}ms {row['writer_over_quiet_p50']:>6.2f} "
+            f"{busy['p95_ms']:>9.0f}ms {busy['commits_per_run']} {busy['rebuilds_per_run']}"
+        )
 
 
 if __name__ == "__main__":
