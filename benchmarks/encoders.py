@@ -262,7 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         questions = perf.sample_questions(args.questions)
         print(f"query latency: {len(questions)} questions x {args.repeats}", file=sys.stderr)
         bench_query(embedders, questions, args.repeats)
-        print("quality benchmark per backend", file=sys.stderr)
+        if not args.no_quality:
+            print("quality benchmark per backend", file=sys.stderr)
         scores = {} if args.no_quality else bench_quality(embedders, tmp)
     info["load_average_at_end"] = os.getloadavg()
     print_table(close, scores)

@@ -270,7 +270,7 @@ def articles_ratio(runs: dict[str, list[IngestRun]]) -> dict[str, Any]:
 def embedded(run: IngestRun, embedder: SentenceTransformerEmbedder) -> dict[str, Any]:
     """What one side embedded and how much of it the model saw: texts over its token window, tokens cut off."""
     texts = run.texts
-    model = embedder._loaded()
+    model = embedder.torch_model()  # its tokenizer and window (the onnx backend tokenizes the same way)
     limit = int(model.max_seq_length)
     encoded = model.tokenizer(list(texts), add_special_tokens=True, verbose=False)  # no over-length warning
     lengths = [len(ids) for ids in encoded["input_ids"]]
