@@ -8,7 +8,9 @@ session records
 - page_s    from opening the page to the chat input visible and enabled (the page load)
 - answer_s  from pressing Enter to the answer and its first source card drawn (the first answer)
 
-and a session that has neither within `--timeout` seconds counts as failed. "With writer" runs `qa-app index`
+and a session that has neither within `--timeout` seconds counts as failed. Each round also records the
+server's CPU seconds (its process tree, psutil) per session: what one reader costs the server, whatever the
+browser's speed. "With writer" runs `qa-app index`
 on fresh articles into the same index for the whole round (restarted while the round lasts), as the issue's
 outside test did. The 1-minute load average is recorded at the start and end of each round: on a shared
 machine the figures are upper bounds of what the app costs. `--server-cpu 0 --browser-cpu 1` keeps the server
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -33,6 +36,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+import psutil
 from playwright.async_api import Browser, async_playwright
 
 from benchmarks.perf_ui import (
@@ -162,9 +166,21 @@ def generation(index_dir: Path) -> int:
         return int(db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its children so far."""
+    process = psutil.Process(pid)
+    total = 0.0
+    for one in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            times = one.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 async def measured_round(
-    browser: Browser, url: str, sessions: int, timeout_s: float, writer: Writer | None, index_dir: Path
-) -> dict:
+    browser: Browser, url: str, sessions: int, timeout_s: float, writer: Writer | None, index_dir: Path,
+    server_pid: int,
+) -> dict:  # fmt: skip
     before = stored_documents(index_dir)
     if writer:  # open the sessions once the writer commits (torch imported, embedding), not while it starts
         writer.poll()
@@ -173,12 +189,14 @@ async def measured_round(
                 break
             await asyncio.sleep(0.5)
     before, commits, load_start = stored_documents(index_dir), generation(index_dir), os.getloadavg()
+    server_cpu = cpu_seconds(server_pid)
     task = asyncio.ensure_future(one_round(browser, url, sessions, timeout_s))
     while not task.done():
         if writer:
             writer.poll()
         await asyncio.sleep(0.5)
     rows = task.result()
+    server_cpu = cpu_seconds(server_pid) - server_cpu
     pages = [r["page_s"] for r in rows if r["page_s"] is not None]
     answers = [r["answer_s"] for r in rows if r["answer_s"] is not None and not r["error"]]
     return {"sessions": sessions, "writer": bool(writer), "load_start": load_start, "load_end": os.getloadavg(),
@@ -187,7 +205,9 @@ async def measured_round(
             "pages_loaded": len(pages), "answered": len(answers),
             "page_s_median": statistics.median(pages) if pages else None, "page_s_max": max(pages, default=None),
             "answer_s_median": statistics.median(answers) if answers else None,
-            "answer_s_max": max(answers, default=None), "errors": [r["error"] for r in rows if r["error"]]}  # fmt: skip
+            "answer_s_max": max(answers, default=None), "server_cpu_s": server_cpu,
+            "server_cpu_s_per_session": server_cpu / sessions,
+            "errors": [r["error"] for r in rows if r["error"]]}  # fmt: skip
 
 
 async def run(args: argparse.Namespace) -> dict:
@@ -225,7 +245,8 @@ async def run(args: argparse.Namespace) -> dict:
                                 else None
                             )
                             try:
-                                row = await measured_round(browser, url, sessions, args.timeout, writer, index_dir)
+                                row = await measured_round(browser, url, sessions, args.timeout, writer, index_dir,
+                                                           server.pid)  # fmt: skip
                                 rounds.append(row)
                             finally:
                                 if writer:
