@@ -68,7 +68,7 @@ class OnnxFp32Embedder(SentenceTransformerEmbedder):
     def _load_onnx(self) -> object:
         super()._load_onnx()  # both exports in the cache
         source = resolve_model_path(self.name)
-        fp32 = onnx_export_dir(self.name, source, self.cache_dir, "fp32") / onnx_model.ONNX_FILE
+        fp32 = onnx_export_dir(self.name, source, self.cache_dir, onnx_model.FP32_KIND) / onnx_model.ONNX_FILE
         window = onnx_model.pipeline(source)[0]
         return onnx_model.runtime(str(fp32), str(Path(source) / "tokenizer.json"), window)
 

@@ -183,8 +183,8 @@ class SentenceTransformerEmbedder:
                 "QA_APP_EMBEDDING_BACKEND=torch"
             )
         root = self.cache_dir or onnx_cache_root()
-        fp32 = onnx_export_dir(self.name, source, root, "fp32") / onnx_model.ONNX_FILE
-        int8 = onnx_export_dir(self.name, source, root, "int8") / onnx_model.INT8_FILE
+        fp32 = onnx_export_dir(self.name, source, root, onnx_model.FP32_KIND) / onnx_model.ONNX_FILE
+        int8 = onnx_export_dir(self.name, source, root, onnx_model.INT8_KIND) / onnx_model.INT8_FILE
         for attempt in (1, 2):
             try:
                 if not int8.is_file():

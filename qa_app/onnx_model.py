@@ -1,9 +1,9 @@
 """The embedding model as ONNX, run by onnxruntime with the model's own tokenizer.json: no torch at run time.
 
 Two exports, each made once per machine and model into the ONNX cache (`embedder.onnx_cache_root()`):
-- **float32** (`<model>-<fingerprint>-fp32/model.onnx`): `torch.onnx.export` of the transformer, from a torch
+- **float32** (`<model>-<fingerprint>-fp32-eager/model.onnx`): `torch.onnx.export` of the transformer, from a torch
   model already loaded. Its vectors match sentence-transformers' to ~1e-7. Questions use it (query_encoder.py).
-- **int8** (`<model>-<fingerprint>-int8/model_qint8.onnx`): the float32 export with BERT's attention, layer norms
+- **int8** (`<model>-<fingerprint>-int8-fused/model_qint8.onnx`): the float32 export with BERT's attention, layer norms
   and GELU fused (`onnxruntime.transformers.optimizer`), then dynamic int8 quantisation of its weights
   (`onnxruntime.quantization.quantize_dynamic`, per channel). The `onnx` embedding backend stores vectors from it.
 
@@ -30,6 +30,8 @@ from filelock import FileLock
 
 ONNX_FILE = "model.onnx"
 INT8_FILE = "model_qint8.onnx"
+FP32_KIND = "fp32-eager"  # export folder suffixes; "-fp32" folders of earlier versions (sdpa traces) are not read
+INT8_KIND = "int8-fused"
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _MEAN_POOLING = {"pooling_mode_mean_tokens": True, "pooling_mode_cls_token": False, "pooling_mode_max_tokens": False,
                  "pooling_mode_mean_sqrt_len_tokens": False}  # fmt: skip

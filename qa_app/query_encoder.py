@@ -24,7 +24,7 @@ import numpy as np
 
 from qa_app.embedder import SentenceTransformerEmbedder, onnx_cache_root, onnx_export_dir, resolve_model_path
 from qa_app.errors import ConfigError
-from qa_app.onnx_model import ONNX_FILE, Runtime, encode, export_fp32, pipeline, runtime
+from qa_app.onnx_model import FP32_KIND, ONNX_FILE, Runtime, encode, export_fp32, pipeline, runtime
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class QueryEncoder:
             self._source = model.name
         self._pipeline = pipeline(self._source)
         root = cache_dir or model.cache_dir or onnx_cache_root()
-        self._folder = onnx_export_dir(model.name, self._source, root, "fp32")
+        self._folder = onnx_export_dir(model.name, self._source, root, FP32_KIND)
         self._lock = threading.Lock()
         self._loaded: Runtime | None = None
         self._export_failed = False

@@ -28,8 +28,8 @@ TEXTS = [
 
 def _files(cache: Path) -> tuple[Path, Path]:
     source = resolve_model_path(DEFAULT_MODEL)
-    fp32 = onnx_export_dir(DEFAULT_MODEL, source, cache, "fp32") / onnx_model.ONNX_FILE
-    return fp32, onnx_export_dir(DEFAULT_MODEL, source, cache, "int8") / onnx_model.INT8_FILE
+    fp32 = onnx_export_dir(DEFAULT_MODEL, source, cache, onnx_model.FP32_KIND) / onnx_model.ONNX_FILE
+    return fp32, onnx_export_dir(DEFAULT_MODEL, source, cache, onnx_model.INT8_KIND) / onnx_model.INT8_FILE
 
 
 @pytest.fixture(scope="module")

@@ -118,7 +118,7 @@ def test_a_fresh_process_answers_without_torch(
     settings = Settings(index_dir=tmp_path / "index", answer_reader=False)
     library = Library(settings, embedder=model)
     library.add([CORPUS])  # the add exports the query model (torch is loaded)
-    assert list(cache.glob("*-fp32/model.onnx"))
+    assert list(cache.glob("*-fp32-eager/model.onnx"))
     question = "Who rejected the proposal to send US troops into Mexico?"
     expected = library.ask(question)
     library.close()
