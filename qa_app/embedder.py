@@ -134,7 +134,7 @@ class SentenceTransformerEmbedder:
         cache_dir: where ONNX exports are kept (default: `onnx_cache_root()`).
 
     Both backends record the same `name`, declared compatible: the int8 vectors have cosine 0.992 on average
-    (0.978 at worst) to torch's on the encoder benchmark's texts, and the news quality benchmark holds with either
+    (0.976 at worst) to torch's on the encoder benchmark's texts, and the news answer figures hold within a point
     (README, "Faster encoder"), so an index built by one can be queried and extended by the other.
     """
 
