@@ -166,12 +166,14 @@ def questions(count: int) -> list[str]:
 # ---- ingest ----------------------------------------------------------------------------------------
 
 
-def ours_ingest(documents: Sequence[Document], embedder: SentenceTransformerEmbedder, index_dir: Path) -> IngestRun:
+def ours_ingest(
+    documents: Sequence[Document], embedder: SentenceTransformerEmbedder, index_dir: Path, sentences_from: str
+) -> IngestRun:
     """The full `Library.add` into a fresh index directory."""
     counting = TimedEmbedder(embedder)
 
     def build() -> Library:
-        library = Library(Settings(index_dir=index_dir), embedder=counting)
+        library = Library(Settings(index_dir=index_dir, sentence_vectors_from=sentences_from), embedder=counting)
         results = library.add(documents)
         if any(r.status != "indexed" for r in results):
             raise RuntimeError(f"ours did not index every article: {results}")
@@ -204,7 +206,7 @@ def peer_ingest(documents: list[PeerDocument], timer: PeerEmbedTimer, persist_di
 
 def bench_ingest(
     documents: Sequence[Document], ours_model: SentenceTransformerEmbedder, peer_model: HuggingFaceEmbedding,
-    tmp: Path, repeats: int,
+    tmp: Path, repeats: int, sentences_from: str = "sentences",
 ) -> dict[str, Any]:  # fmt: skip
     """Interleaved runs of every side (and of ours' chunks-only encode), repeated; keeps each side's last index."""
     settings = Settings(index_dir=tmp / "unused")
@@ -214,7 +216,7 @@ def bench_ingest(
     get_dispatcher().add_event_handler(timer)
     fit = SentenceSplitter(chunk_size=FIT_CHUNK_TOKENS, chunk_overlap=FIT_OVERLAP_TOKENS)
     sides: dict[str, Callable[[int], IngestRun]] = {
-        "ours": lambda run: ours_ingest(documents, ours_model, tmp / f"ours-{run}"),
+        "ours": lambda run: ours_ingest(documents, ours_model, tmp / f"ours-{run}", sentences_from),
         "peer": lambda run: peer_ingest(peer_docs, timer, tmp / f"peer-{run}", embed_model=peer_model),
         "peer_fit": lambda run: peer_ingest(peer_docs, timer, tmp / f"peer-fit-{run}", embed_model=peer_model,
                                             transformations=[fit]),
@@ -409,6 +411,8 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--questions", type=int, default=50, help="questions for the latency figures (default 50)")
     parser.add_argument("--passes", type=int, default=3, help="passes over the questions (default 3)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON results")
+    parser.add_argument("--sentences-from", default=Settings().sentence_vectors_from, choices=("sentences", "chunks"),
+                        help="our sentence vectors: alone, or pooled from the chunk pass")  # fmt: skip
     parser.add_argument("--backend", default=Settings().embedding_backend, choices=("torch", "onnx"),
                         help="our embedding backend (default: the QA_APP_EMBEDDING_BACKEND default)")  # fmt: skip
     return parser.parse_args(argv)
@@ -446,7 +450,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         tmp = Path(tmp_name)
         documents = articles(args.articles, tmp)
         print(f"ingest: {len(documents)} articles x {args.repeats} interleaved runs per side", file=sys.stderr)
-        ingest = bench_ingest(documents, ours_model, peer_model, tmp, args.repeats)
+        ingest = bench_ingest(documents, ours_model, peer_model, tmp, args.repeats, args.sentences_from)
         runs = ingest["runs"]
         library = runs["ours"][-1].index
         calls = {
@@ -487,6 +491,7 @@ def setup(args: argparse.Namespace, documents: Sequence[Document], questions_cou
         "passes": args.passes,
         "top_k": TOP_K,
         "ours_embedding_backend": args.backend,
+        "ours_sentence_vectors_from": args.sentences_from,
         "ours": "Library(Settings(index_dir=tmp), embedder=<loaded once>).add(documents): ~200-word chunks with one "
         "sentence of overlap; embeds chunks (title + text), their sentences and titles, batch 32; SQLite + FAISS + "
         "BM25 on disk",

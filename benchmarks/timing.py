@@ -44,6 +44,34 @@ class TimedEmbedder:
         self.texts.extend(texts)
         return vectors
 
+    @property
+    def backend(self) -> str:
+        return self.inner.backend
+
+    def torch_model(self) -> Any:
+        """The inner torch model, its `encode` timed and counted like `embed` (pooled sentence vectors use it)."""
+        return _TimedModel(self.inner.torch_model(), self)
+
+
+class _TimedModel:
+    """A sentence-transformers model whose `encode` calls add to a TimedEmbedder's seconds and texts."""
+
+    def __init__(self, model: Any, owner: TimedEmbedder) -> None:
+        self._model, self._owner = model, owner
+
+    def encode(self, texts: Sequence[str], **options: Any) -> Any:
+        started = time.perf_counter()
+        result = self._model.encode(texts, **options)
+        self._owner.seconds += time.perf_counter() - started
+        self._owner.texts.extend(texts)
+        return result
+
+    def __iter__(self) -> Any:
+        return iter(self._model)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
 
 def host() -> dict:
     """What every benchmark records of the machine: CPUs, platform, memory and how busy it was at the start."""
