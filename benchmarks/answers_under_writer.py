@@ -1,11 +1,11 @@
 """Answer time while another process commits continuously: what a reader pays for each new generation.
 
-One index (corpus/ plus generated articles, the real model; built once by each tree's own code) is copied for
-every run. In a fresh interpreter of the tree under test, a Library answers the questions once with no writer
-("quiet"), then again while a model-free writer (benchmarks/capacity.py's quick writer) commits five short notes at a time as fast as SQLite,
-FAISS and BM25 allow ("writer"). Each run records every answer's time, the commits made meanwhile, and how
-often the reader rebuilt a search index from SQLite (a `built a … vector index` log line). With `--baseline REV`
-the same runs alternate with REV's tree (a git worktree), so both see the same machine.
+One index (corpus/ plus generated articles, the real model; built once by each tree's own code) is copied for every
+run. In a fresh interpreter of the tree under test, a Library answers the questions once with no writer ("quiet"),
+then again while a model-free writer (benchmarks/capacity.py's quick writer) commits five short notes at a time as
+fast as SQLite, FAISS and BM25 allow ("writer"). Each run records every answer's time, the commits made meanwhile,
+and how often the reader rebuilt a search index from SQLite (a `built a … vector index` log line). With `--baseline
+REV` the same runs alternate with REV's tree (a git worktree), so both see the same machine.
 
     .venv/bin/python -m benchmarks.answers_under_writer --runs 3 --baseline HEAD
 """
