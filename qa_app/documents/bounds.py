@@ -95,6 +95,9 @@ class _Overran(BaseException):
     """Raised by the alarm inside a parser: a BaseException, so the parser's own `except Exception` lets it by."""
 
 
+_REPEAT_S = 0.05  # seconds between repeated alarms once the limit has passed
+
+
 @contextmanager
 def time_limit(seconds: float) -> Iterator[bool]:
     """Interrupt the block with TimeoutError once `seconds` have passed, where a process can (SIGALRM).
@@ -113,7 +116,9 @@ def time_limit(seconds: float) -> Iterator[bool]:
             raise _Overran
 
     previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-3))
+    # then again every 50 ms: a raise that lands where Python ignores exceptions (a gc callback, a __del__)
+    # is lost, so the next one stops the block
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-3), _REPEAT_S)
     try:
         yield True
     except _Overran:
