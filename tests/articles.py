@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qa_app.records import Document, text_doc_id
+
 ARTICLES = {
     "harbor-bridge.txt": (
         "Harbor bridge closes for repairs\n"
@@ -35,3 +37,8 @@ def write_articles(folder: Path) -> list[Path]:
         path.write_text(text, encoding="utf-8")
         paths.append(path)
     return paths
+
+
+def titled_document(title: str, text: str) -> Document:
+    """A document made in memory, known by its text as a loaded file is; its source is `<title>.txt`."""
+    return Document(doc_id=text_doc_id(text), title=title, text=text, source=f"{title}.txt")

@@ -15,7 +15,8 @@ from qa_app.config import DB_NAME, Settings
 from qa_app.index_files import vector_file
 from qa_app.integrity import check_index
 from qa_app.library import Library
-from qa_app.records import Document, text_doc_id
+from qa_app.records import Document
+from tests.articles import titled_document
 from tests.fakes import HashingEmbedder
 from tests.old_schema import sentences_per_row
 
@@ -27,8 +28,7 @@ TEXTS = {
 
 
 def _document(title: str) -> Document:
-    text = TEXTS[title]
-    return Document(doc_id=text_doc_id(text), title=title, text=text, source=f"{title}.txt")
+    return titled_document(title, TEXTS[title])
 
 
 def _library(index_dir: Path, fmt: str = "int8") -> Library:

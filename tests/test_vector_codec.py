@@ -14,7 +14,7 @@ from qa_app.config import DB_NAME, Settings, load_settings
 from qa_app.embedder import SentenceTransformerEmbedder
 from qa_app.errors import ConfigError
 from qa_app.library import Library
-from qa_app.records import Document, text_doc_id
+from tests.articles import titled_document
 from tests.conftest import CORPUS
 from tests.fakes import HashingEmbedder
 
@@ -50,10 +50,6 @@ def test_unknown_format_names_the_setting(tmp_path: Path, monkeypatch: pytest.Mo
         Library(load_settings(index_dir=tmp_path / "index"), embedder=HashingEmbedder())
 
 
-def _document(title: str, text: str) -> Document:
-    return Document(doc_id=text_doc_id(text), title=title, text=text, source=f"{title}.txt")
-
-
 def _blob_lengths(index_dir: Path) -> set[int]:
     with sqlite3.connect(index_dir / DB_NAME) as db:
         rows = db.execute("SELECT LENGTH(vectors) / (LENGTH(spans) / 8) FROM sentence_vectors")  # bytes per vector
@@ -62,8 +58,8 @@ def _blob_lengths(index_dir: Path) -> set[int]:
 
 def test_one_index_reads_vectors_written_under_both_settings(tmp_path: Path) -> None:
     settings = Settings(index_dir=tmp_path / "index", sentence_vectors="float16")
-    first = _document("Harbour reopens", "The harbour reopened on Monday. Ferries sail again at dawn.")
-    second = _document("Bridge closes", "The old bridge closed for repairs. Traffic goes by the ring road.")
+    first = titled_document("Harbour reopens", "The harbour reopened on Monday. Ferries sail again at dawn.")
+    second = titled_document("Bridge closes", "The old bridge closed for repairs. Traffic goes by the ring road.")
     with_float16 = Library(settings, embedder=HashingEmbedder())
     with_float16.add([first])
     with_float16.close()
@@ -95,7 +91,7 @@ def test_int8_index_answers_as_float16_does(model: SentenceTransformerEmbedder, 
 
 def test_a_new_index_stores_int8_sentence_and_title_vectors_by_default(tmp_path: Path) -> None:
     library = Library(load_settings(index_dir=tmp_path / "index"), embedder=HashingEmbedder())
-    library.add([_document("Harbour reopens", "The harbour reopened on Monday. Ferries sail again at dawn.")])
+    library.add([titled_document("Harbour reopens", "The harbour reopened on Monday. Ferries sail again at dawn.")])
     assert _blob_lengths(library.index_dir) == {64 + 2}
     with sqlite3.connect(library.index_dir / DB_NAME) as db:
         assert {row[0] for row in db.execute("SELECT LENGTH(title_vector) FROM documents")} == {64 + 2}
