@@ -19,6 +19,12 @@ def vector_file(index_dir: Path, generation: int) -> Path:
     return index_dir / f"{VECTORS}{generation}.faiss"
 
 
+def vector_generations(index_dir: Path) -> list[int]:
+    """The generations whose FAISS file is in `index_dir`."""
+    numbers = (path.name[len(VECTORS) : -len(".faiss")] for path in index_dir.glob(f"{VECTORS}*.faiss"))
+    return [int(number) for number in numbers if number.isdigit()]
+
+
 def lexical_file(index_dir: Path, generation: int) -> Path:
     """The BM25 state of `generation`."""
     return index_dir / f"{BM25}{generation}"

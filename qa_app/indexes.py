@@ -18,7 +18,13 @@ from filelock import Timeout
 from qa_app.config import DB_NAME, Settings
 from qa_app.errors import StorageError
 from qa_app.index import VectorIndex
-from qa_app.index_files import VECTORS, lexical_file, main_segment_name, temporary_files, vector_file
+from qa_app.index_files import (
+    lexical_file,
+    main_segment_name,
+    temporary_files,
+    vector_file,
+    vector_generations,
+)
 from qa_app.lexical import LexicalIndex, tokenize
 from qa_app.store import Store, WriteResult
 from qa_app.writelock import WriteLock
@@ -154,12 +160,8 @@ class DerivedIndexes:
 
     def _newest_saved(self, below: int) -> int | None:
         """The newest generation under `below` whose FAISS and BM25 files are both on disk."""
-        generations = []
-        for path in self.index_dir.glob(f"{VECTORS}*.faiss"):
-            number = path.name[len(VECTORS) : -len(".faiss")]
-            if number.isdigit() and int(number) < below and self.lexical_path(int(number)).exists():
-                generations.append(int(number))
-        return max(generations, default=None)
+        complete = [g for g in vector_generations(self.index_dir) if g < below and self.lexical_path(g).exists()]
+        return max(complete, default=None)
 
     # ---- BM25 ----------------------------------------------------------------------------
 

@@ -43,14 +43,11 @@ def unit(vector: np.ndarray) -> np.ndarray:
     return (vector / norm if norm else vector).astype(np.float32)
 
 
-def token_vectors(embedder: Any, texts: Sequence[str], batch_size: int) -> list[TokenVectors] | None:
-    """Each text's token vectors from one forward pass, or None when the embedder cannot give them.
-
-    Only the torch backend of `SentenceTransformerEmbedder` with mean pooling gives them today.
-    """
+def token_vectors(embedder: Any, texts: Sequence[str], batch_size: int) -> list[TokenVectors]:
+    """Each text's token vectors from one forward pass (check `gives_token_vectors` first)."""
     model = _mean_pooled_torch_model(embedder)
     if model is None:
-        return None
+        raise ValueError(f"{embedder.name} gives no token vectors (see gives_token_vectors)")
     tokens = model.encode(list(texts), output_value="token_embeddings", batch_size=batch_size,
                           convert_to_numpy=False, show_progress_bar=False)  # fmt: skip
     spans = model.tokenizer(list(texts), return_offsets_mapping=True, truncation=True,
@@ -59,8 +56,9 @@ def token_vectors(embedder: Any, texts: Sequence[str], batch_size: int) -> list[
 
 
 def gives_token_vectors(embedder: Any) -> bool:
-    """Whether `token_vectors` works with this embedder (without loading its model when it cannot)."""
-    return getattr(embedder, "backend", None) == "torch" and _mean_pooled_torch_model(embedder) is not None
+    """Whether `token_vectors` works with this embedder: only the torch backend of `SentenceTransformerEmbedder`
+    with mean pooling gives them today (others are not loaded to find out)."""
+    return _mean_pooled_torch_model(embedder) is not None
 
 
 def _mean_pooled_torch_model(embedder: Any) -> Any:
@@ -93,8 +91,6 @@ def pooled_document_vectors(
             texts.append(embedding_text(doc.title, body))
             owners.append((d, c, len(texts[-1]) - len(body)))
     tokens = token_vectors(embedder, texts, batch_size)
-    if tokens is None:
-        raise ValueError(f"{embedder.name} gives no token vectors (see gives_token_vectors)")
     found: dict[tuple[int, Span], np.ndarray] = {}
     for t, (d, c, offset) in zip(tokens, owners, strict=True):
         for start, end in c.sentences:
