@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -25,7 +24,7 @@ from pathlib import Path
 from benchmarks.capacity import _QUICK_WRITER
 from benchmarks.perf_data import generate, write_jsonl
 from benchmarks.perf_ui import CORPUS, QUESTIONS, ROOT
-from benchmarks.timing import host, interleaved
+from benchmarks.timing import host, interleaved, tree_env
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -85,15 +84,11 @@ library.close()
 """
 
 
-def _tree_env(tree: Path) -> dict[str, str]:
-    return os.environ | {"PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
-
-
 def build_template(tree: Path, folder: Path, articles: Path) -> Path:
     """corpus/ and the generated articles indexed by `tree`'s code (its own schema), the real model."""
     index = folder / "index"
     subprocess.run([sys.executable, "-c", _BUILD, str(index), str(CORPUS), str(articles)], cwd=tree,
-                   env=_tree_env(tree), capture_output=True, text=True, check=True)  # fmt: skip
+                   env=tree_env(tree), capture_output=True, text=True, check=True)  # fmt: skip
     return index
 
 
@@ -105,7 +100,7 @@ def one_run(tree: Path, templates: dict[Path, Path], questions: list[str], scrat
         index = Path(run) / "index"
         shutil.copytree(templates[tree], index)
         done = subprocess.run([sys.executable, "-c", _READER, str(index), _QUICK_WRITER, json.dumps(questions)],
-                              cwd=tree, env=_tree_env(tree), capture_output=True, text=True, check=True)  # fmt: skip
+                              cwd=tree, env=tree_env(tree), capture_output=True, text=True, check=True)  # fmt: skip
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.timing import host, interleaved
+from benchmarks.timing import host, interleaved, tree_env
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -51,7 +50,7 @@ print(json.dumps({"seconds": seconds, "cpu_seconds": time.process_time() - cpu, 
 def run_once(tree: Path, settings: dict[str, str] | None = None) -> dict:
     """One timed `prepare_groups` over the inputs with `tree`'s qa_app, in a fresh interpreter (`settings`:
     extra QA_APP_* variables)."""
-    env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1", **(settings or {})}
+    env = tree_env(tree, **(settings or {}))
     done = subprocess.run([sys.executable, "-c", _RUN, str(ROOT / ".unused-index"), *map(str, INPUTS)], cwd=tree,
                           env=env, capture_output=True, text=True, check=True)  # fmt: skip
     return json.loads(done.stdout.strip().splitlines()[-1])

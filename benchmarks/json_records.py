@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.timing import host, interleaved
+from benchmarks.timing import host, interleaved, tree_env
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -70,7 +70,7 @@ def write_file(path: Path, records: int, shape: str) -> None:
 def run_once(tree: Path, path: Path, records: int, scratch: Path) -> dict:
     """One indexing run of `path` with `tree`'s qa_app, in a fresh interpreter and a fresh index."""
     index_dir = Path(tempfile.mkdtemp(dir=scratch))
-    env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
+    env = tree_env(tree)
     done = subprocess.run([sys.executable, "-c", _RUN, str(path), str(index_dir), str(records)], cwd=tree, env=env,
                           capture_output=True, text=True, check=True)  # fmt: skip
     return {**json.loads(done.stdout.strip().splitlines()[-1]), "load_average_after": os.getloadavg()}

@@ -100,6 +100,11 @@ def worktree(revision: str) -> Iterator[Path]:
         shutil.rmtree(folder.parent, ignore_errors=True)
 
 
+def tree_env(tree: Path, **settings: str) -> dict[str, str]:
+    """This environment, offline, importing qa_app from `tree` (a worktree), with extra variables."""
+    return {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1", **settings}
+
+
 def interleaved(root: Path, baseline: str | None, runs: int, run_once: Callable[[Path], dict]) -> dict[str, list[dict]]:
     """`runs` rounds of `run_once(tree)` for the working tree `root` and, when given, `baseline`'s tree (a git
     worktree), alternating so neither gets a warmer machine; each run's figures printed to stderr as it ends."""
