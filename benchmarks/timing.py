@@ -49,28 +49,18 @@ class TimedEmbedder:
         return self.inner.backend
 
     def torch_model(self) -> Any:
-        """The inner torch model, its `encode` timed and counted like `embed` (pooled sentence vectors use it)."""
-        return _TimedModel(self.inner.torch_model(), self)
+        return self.inner.torch_model()
 
+    def gives_token_vectors(self) -> bool:
+        return self.inner.gives_token_vectors()
 
-class _TimedModel:
-    """A sentence-transformers model whose `encode` calls add to a TimedEmbedder's seconds and texts."""
-
-    def __init__(self, model: Any, owner: TimedEmbedder) -> None:
-        self._model, self._owner = model, owner
-
-    def encode(self, texts: Sequence[str], **options: Any) -> Any:
+    def token_vectors(self, texts: Sequence[str], batch_size: int = 32) -> list:
+        """The inner embedder's token vectors, timed and counted like `embed` (pooled sentence vectors use them)."""
         started = time.perf_counter()
-        result = self._model.encode(texts, **options)
-        self._owner.seconds += time.perf_counter() - started
-        self._owner.texts.extend(texts)
-        return result
-
-    def __iter__(self) -> Any:
-        return iter(self._model)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)
+        rows = self.inner.token_vectors(texts, batch_size=batch_size)
+        self.seconds += time.perf_counter() - started
+        self.texts.extend(texts)
+        return rows
 
 
 def host() -> dict:

@@ -208,6 +208,24 @@ class SentenceTransformerEmbedder:
                 discard(fp32.parent)
         raise AssertionError("unreachable")
 
+    def gives_token_vectors(self) -> bool:
+        """Whether `token_vectors` pools like the model: mean pooling (the only pipeline the onnx backend runs)."""
+        if self.backend == "onnx":
+            return True
+        pooling = [m for m in self._loaded() if type(m).__name__ == "Pooling"]
+        return len(pooling) == 1 and pooling[0].get_config_dict().get("pooling_mode") in ("mean", ["mean"])
+
+    def token_vectors(self, texts: Sequence[str], batch_size: int = 32) -> list[onnx_model.TokenRows]:
+        """Each text's contextual token vectors from one forward pass, with each token's character span."""
+        if self.backend == "onnx":
+            return onnx_model.token_vectors(self._loaded(), texts, batch_size)
+        model = self._loaded()
+        tokens = model.encode(list(texts), output_value="token_embeddings", batch_size=batch_size,
+                              convert_to_numpy=False, show_progress_bar=False)  # fmt: skip
+        spans = model.tokenizer(list(texts), return_offsets_mapping=True, truncation=True,
+                                max_length=model.max_seq_length)["offset_mapping"]  # fmt: skip
+        return [(t.float().numpy(), [tuple(o) for o in offsets]) for t, offsets in zip(tokens, spans, strict=True)]
+
     def torch_model(self) -> Any:
         """The sentence-transformers model on torch (for the float32 ONNX export); loaded now if it was not."""
         return self._loaded() if self.backend == "torch" else self._load_torch()

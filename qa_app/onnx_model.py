@@ -39,6 +39,7 @@ _MODULES = ["sentence_transformers.models.Transformer", "sentence_transformers.m
             "sentence_transformers.models.Normalize"]  # fmt: skip
 
 Runtime = tuple[Any, Any]  # an onnxruntime InferenceSession and its tokenizers.Tokenizer
+TokenRows = tuple[np.ndarray, list[tuple[int, int]]]  # token vectors and their character spans
 
 
 def _read_json(path: Path) -> Any:
@@ -199,27 +200,47 @@ def encode(runtime_: Runtime, texts: Sequence[str], batch_size: int = 32) -> np.
     sentence-transformers sorts them), each padded to its longest text."""
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
-    session, tokenizer = runtime_
-    encodings = tokenizer.encode_batch(list(texts))
-    order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
     vectors: list[np.ndarray] = []
-    for start in range(0, len(order), batch_size):
-        vectors.append(_forward(session, [encodings[i] for i in order[start : start + batch_size]]))
+    order: list[int] = []
+    for batch, (hidden, mask) in _batches(runtime_, texts, batch_size):
+        order += [index for index, _ in batch]
+        pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+        norms = np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)  # torch's F.normalize eps
+        vectors.append(pooled / norms)
     out = np.empty((len(texts), vectors[0].shape[1]), dtype=np.float32)
     out[order] = np.vstack(vectors)
     return out
 
 
-def _forward(session: Any, encodings: Sequence[Any]) -> np.ndarray:
-    """One padded batch: mean of the token vectors under the attention mask, unit length."""
+def token_vectors(runtime_: Runtime, texts: Sequence[str], batch_size: int = 32) -> list[TokenRows]:
+    """Each text's contextual token vectors (special tokens included, padding not) and each token's character
+    span in the text ((0, 0) for special tokens), from the same batches as `encode`."""
+    out: list[TokenRows] = [(np.zeros((0, 0), np.float32), [])] * len(texts)
+    for batch, (hidden, mask) in _batches(runtime_, texts, batch_size):
+        for row, (index, encoding) in enumerate(batch):
+            out[index] = (np.ascontiguousarray(hidden[row, : int(mask[row].sum())]), list(encoding.offsets))
+    return out
+
+
+def _batches(
+    runtime_: Runtime, texts: Sequence[str], batch_size: int
+) -> Iterator[tuple[list[tuple[int, Any]], tuple[np.ndarray, np.ndarray]]]:
+    """Texts sorted by token count, longest first, in padded batches: ([(index, encoding)], (hidden, mask))."""
+    session, tokenizer = runtime_
+    encodings = tokenizer.encode_batch(list(texts))
+    order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
+    for start in range(0, len(order), batch_size):
+        batch = [(int(i), encodings[i]) for i in order[start : start + batch_size]]
+        yield batch, _forward(session, [e for _, e in batch])
+
+
+def _forward(session: Any, encodings: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """One padded batch: the last hidden state (float32) and the attention mask (float32, batch × tokens × 1)."""
     width = max(len(e.ids) for e in encodings)
     feeds = {name: np.zeros((len(encodings), width), dtype=np.int64) for name in _INPUTS}
     for row, e in enumerate(encodings):
         feeds["input_ids"][row, : len(e.ids)] = e.ids
         feeds["attention_mask"][row, : len(e.ids)] = e.attention_mask
         feeds["token_type_ids"][row, : len(e.ids)] = e.type_ids
-    hidden = session.run(None, feeds)[0]
-    mask = feeds["attention_mask"][..., None].astype(np.float32)
-    pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
-    norms = np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)  # torch's F.normalize eps
-    return np.ascontiguousarray(pooled / norms, dtype=np.float32)
+    hidden = np.asarray(session.run(None, feeds)[0], dtype=np.float32)
+    return hidden, feeds["attention_mask"][..., None].astype(np.float32)

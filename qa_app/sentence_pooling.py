@@ -45,30 +45,15 @@ def unit(vector: np.ndarray) -> np.ndarray:
 
 def token_vectors(embedder: Any, texts: Sequence[str], batch_size: int) -> list[TokenVectors]:
     """Each text's token vectors from one forward pass (check `gives_token_vectors` first)."""
-    model = _mean_pooled_torch_model(embedder)
-    if model is None:
+    if not gives_token_vectors(embedder):
         raise ValueError(f"{embedder.name} gives no token vectors (see gives_token_vectors)")
-    tokens = model.encode(list(texts), output_value="token_embeddings", batch_size=batch_size,
-                          convert_to_numpy=False, show_progress_bar=False)  # fmt: skip
-    spans = model.tokenizer(list(texts), return_offsets_mapping=True, truncation=True,
-                            max_length=model.max_seq_length)["offset_mapping"]  # fmt: skip
-    return [TokenVectors(t.float().numpy(), offsets) for t, offsets in zip(tokens, spans, strict=True)]
+    return [TokenVectors(v, o) for v, o in embedder.token_vectors(list(texts), batch_size=batch_size)]
 
 
 def gives_token_vectors(embedder: Any) -> bool:
-    """Whether `token_vectors` works with this embedder: only the torch backend of `SentenceTransformerEmbedder`
-    with mean pooling gives them today (others are not loaded to find out)."""
-    return _mean_pooled_torch_model(embedder) is not None
-
-
-def _mean_pooled_torch_model(embedder: Any) -> Any:
-    if getattr(embedder, "backend", None) != "torch" or not hasattr(embedder, "torch_model"):
-        return None
-    model = embedder.torch_model()
-    pooling = [m for m in model if type(m).__name__ == "Pooling"]
-    if len(pooling) != 1 or pooling[0].get_config_dict().get("pooling_mode") not in ("mean", ["mean"], ("mean",)):
-        return None
-    return model
+    """Whether `token_vectors` works with this embedder: one with mean pooling that returns token vectors
+    (`SentenceTransformerEmbedder`, either backend)."""
+    return hasattr(embedder, "token_vectors") and bool(embedder.gives_token_vectors())
 
 
 def pooled_document_vectors(

@@ -151,3 +151,22 @@ def test_an_index_built_by_torch_grows_and_answers_with_int8(
     assert with_int8.search("Did Mexico accept American troops?", k=1)[0].title == SEED_TITLE
     assert with_int8.ask("Who won the national chess championship?").answered
     with_int8.close()
+
+
+def test_pooled_sentence_vectors_come_from_the_int8_chunk_pass(
+    int8_cache: Path, model: SentenceTransformerEmbedder
+) -> None:
+    from qa_app.ingest import chunk, embed_chunked, embedding_text
+    from tests.test_sentence_pooling import ARTICLE, CHUNKS
+
+    int8 = SentenceTransformerEmbedder(backend="onnx", cache_dir=int8_cache)
+    chunked = chunk([ARTICLE], CHUNKS)
+    pooled = embed_chunked(chunked, int8, 32, sentences_from="chunks")[0]
+    texts = [embedding_text(ARTICLE.title, ARTICLE.text[c.start : c.end]) for c in pooled.chunks]
+    np.testing.assert_allclose(pooled.vectors, int8.embed(texts), atol=1e-5)  # the same pass gives both
+    np.testing.assert_allclose(np.linalg.norm(pooled.sentence_vectors, axis=1), 1.0, atol=1e-5)
+    torch_pooled = embed_chunked(chunked, model, 32, sentences_from="chunks")[0]
+    assert pooled.sentences == torch_pooled.sentences
+    assert np.sum(pooled.sentence_vectors * torch_pooled.sentence_vectors, axis=1).min() > 0.97
+    question = int8.embed(["How much will the bridge repairs cost?"])[0]
+    assert int(np.argmax(pooled.sentence_vectors @ question)) == 1
