@@ -143,7 +143,8 @@ class EmbedActor:
         from qa_app.embedder import SentenceTransformerEmbedder
 
         self.settings = settings
-        self.embedder = SentenceTransformerEmbedder(settings.embedding_model, backend=settings.embedding_backend)
+        self.embedder = SentenceTransformerEmbedder(settings.embedding_model, backend=settings.embedding_backend,
+                                                    precision=settings.embedding_precision)  # fmt: skip
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         kinds = [str(kind) for kind in batch["kind"]]

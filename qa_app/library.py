@@ -62,9 +62,9 @@ _WRITE_GROUP_CHUNKS = ingest.WRITE_GROUP_CHUNKS  # read at each add: tests shrin
 _LOAD_BATCH_DOCUMENTS = ingest.LOAD_BATCH_DOCUMENTS  # read at each add: tests shrink it for more batches
 
 
-def embedding_model(name: str, backend: str = "torch") -> Embedder:
+def embedding_model(name: str, backend: str = "torch", precision: str = "auto") -> Embedder:
     """The embedding model a Library uses by default (it loads lazily, on first use); one can serve many libraries."""
-    return SentenceTransformerEmbedder(name, backend=backend)
+    return SentenceTransformerEmbedder(name, backend=backend, precision=precision)
 
 
 def preload_answer_models(settings: Settings | None = None) -> None:
@@ -73,7 +73,7 @@ def preload_answer_models(settings: Settings | None = None) -> None:
     For a server that starts before its first Library: the first question then finds them loaded.
     """
     settings = settings or load_settings()
-    questions = QueryEncoder(embedding_model(settings.embedding_model))
+    questions = QueryEncoder(embedding_model(settings.embedding_model, precision="float32"))
     if questions.export_path.is_file():  # else the page loads the model
         questions.embed(["warm up"])
     judge = packaged_judge(settings.answer_reader)
@@ -93,7 +93,7 @@ class Library:
         self.index_dir = Path(self.settings.index_dir)
         self.index_dir.mkdir(parents=True, exist_ok=True)
         self.embedder: Embedder = embedder or embedding_model(
-            self.settings.embedding_model, self.settings.embedding_backend
+            self.settings.embedding_model, self.settings.embedding_backend, self.settings.embedding_precision
         )
         # questions through the float32 ONNX export of the same model (either backend): no torch on the answer path
         self._questions: Embedder = (

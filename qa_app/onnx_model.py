@@ -98,7 +98,7 @@ def _build_once(target: Path, build: Callable[[Path], None]) -> None:
 
 
 def export_fp32(model: Any, target: Path) -> None:
-    """Export a loaded SentenceTransformer's transformer to `target` (float32), unless another process did.
+    """Export a loaded SentenceTransformer's transformer to `target` (in float32), unless another process did.
 
     Traced with eager attention (put back afterwards), which the int8 build's optimizer can fuse.
     """
@@ -107,6 +107,8 @@ def export_fp32(model: Any, target: Path) -> None:
         import torch  # the caller has the torch model loaded already
 
         auto_model = model[0].auto_model
+        if auto_model.dtype != torch.float32:  # rounded weights would be exported as if they were the model's
+            raise ValueError(f"the float32 export needs a float32 model, not {auto_model.dtype}")
         attention = auto_model.config._attn_implementation
         transformer = _traceable(auto_model).eval()
         example = tuple(torch.ones((1, 4), dtype=torch.int64) for _ in _INPUTS)

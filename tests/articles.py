@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qa_app.documents import make_document
 from qa_app.records import Document, text_doc_id
 
 ARTICLES = {
@@ -42,3 +43,16 @@ def write_articles(folder: Path) -> list[Path]:
 def titled_document(title: str, text: str) -> Document:
     """A document made in memory, known by its text as a loaded file is; its source is `<title>.txt`."""
     return Document(doc_id=text_doc_id(text), title=title, text=text, source=f"{title}.txt")
+
+
+# one short article whose second sentence answers a cost question (pooled and bfloat16 vector tests)
+BRIDGE_ARTICLE = make_document(
+    title="Harbor bridge closes for repairs",
+    text=(
+        "The harbor bridge will close on Monday for eight weeks of repairs. "
+        "City engineer Dana Whitlock said the work will cost 4.2 million dollars. "
+        "Ferries will run every twenty minutes while the bridge is closed. "
+        "The council approved the contract by a vote of seven to two."
+    ),
+    source="bridge.txt",
+)

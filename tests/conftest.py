@@ -39,8 +39,8 @@ def env_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, onnx_cache: Path)
 
 @pytest.fixture(scope="session")
 def model() -> SentenceTransformerEmbedder:
-    """The real packaged MiniLM, loaded once for the whole session."""
-    embedder = SentenceTransformerEmbedder()
+    """The real packaged MiniLM in float32 (the same on every CPU), loaded once for the whole session."""
+    embedder = SentenceTransformerEmbedder(precision="float32")
     assert embedder.dimension == 384
     return embedder
 

@@ -12,8 +12,9 @@ from qa_app import onnx_model
 from qa_app.config import DEFAULT_MODEL, Settings
 from qa_app.embedder import SentenceTransformerEmbedder, onnx_export_dir, resolve_model_path
 from qa_app.errors import ConfigError
+from qa_app.ingest import chunk, embed_chunked, embedding_text
 from qa_app.library import Library
-from tests.articles import write_articles
+from tests.articles import BRIDGE_ARTICLE, write_articles
 from tests.conftest import CORPUS, SEED_TITLE
 
 TEXTS = [
@@ -156,13 +157,11 @@ def test_an_index_built_by_torch_grows_and_answers_with_int8(
 def test_pooled_sentence_vectors_come_from_the_int8_chunk_pass(
     int8_cache: Path, model: SentenceTransformerEmbedder
 ) -> None:
-    from qa_app.ingest import chunk, embed_chunked, embedding_text
-    from tests.test_sentence_pooling import ARTICLE, CHUNKS
 
     int8 = SentenceTransformerEmbedder(backend="onnx", cache_dir=int8_cache)
-    chunked = chunk([ARTICLE], CHUNKS)
+    chunked = chunk([BRIDGE_ARTICLE], Settings(index_dir=Path("unused")))
     pooled = embed_chunked(chunked, int8, 32, sentences_from="chunks")[0]
-    texts = [embedding_text(ARTICLE.title, ARTICLE.text[c.start : c.end]) for c in pooled.chunks]
+    texts = [embedding_text(BRIDGE_ARTICLE.title, BRIDGE_ARTICLE.text[c.start : c.end]) for c in pooled.chunks]
     np.testing.assert_allclose(pooled.vectors, int8.embed(texts), atol=1e-5)  # the same pass gives both
     np.testing.assert_allclose(np.linalg.norm(pooled.sentence_vectors, axis=1), 1.0, atol=1e-5)
     torch_pooled = embed_chunked(chunked, model, 32, sentences_from="chunks")[0]

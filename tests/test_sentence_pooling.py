@@ -15,18 +15,9 @@ from qa_app.embedder import SentenceTransformerEmbedder
 from qa_app.errors import ConfigError
 from qa_app.ingest import chunk, embed_chunked, embedding_text
 from qa_app.library import Library
+from tests.articles import BRIDGE_ARTICLE as ARTICLE
 from tests.fakes import HashingEmbedder
 
-ARTICLE = make_document(
-    title="Harbor bridge closes for repairs",
-    text=(
-        "The harbor bridge will close on Monday for eight weeks of repairs. "
-        "City engineer Dana Whitlock said the work will cost 4.2 million dollars. "
-        "Ferries will run every twenty minutes while the bridge is closed. "
-        "The council approved the contract by a vote of seven to two."
-    ),
-    source="bridge.txt",
-)
 CHUNKS = Settings(index_dir=Path("unused"), sentence_vectors_from="chunks")
 
 

@@ -41,9 +41,9 @@ def shared(key: tuple, make: Callable[[], T]) -> T:
 
 
 @st.cache_resource(show_spinner=False)
-def get_embedder(model: str, backend: str = "torch") -> Embedder:
-    """One model per process and backend, whatever index it serves (it loads lazily, on the first question)."""
-    return shared(("embedder", model, backend), lambda: embedding_model(model, backend))
+def get_embedder(model: str, backend: str = "torch", precision: str = "auto") -> Embedder:
+    """One model per process, backend and precision, whatever index it serves (it loads lazily, when first used)."""
+    return shared(("embedder", model, backend, precision), lambda: embedding_model(model, backend, precision))
 
 
 @st.cache_resource(show_spinner="Opening the index…")
@@ -55,7 +55,8 @@ def get_library(settings: Settings) -> Library:
     """
 
     def make() -> Library:
-        library = Library(settings, embedder=get_embedder(settings.embedding_model, settings.embedding_backend))
+        library = Library(settings, embedder=get_embedder(settings.embedding_model, settings.embedding_backend,
+                                                         settings.embedding_precision))  # fmt: skip
         threading.Thread(target=library.warm_up, name="qa-app-warm-up", daemon=True).start()
         return library
 
