@@ -8,12 +8,17 @@ library without its own paragraph ("answer removed": its passages are dropped, a
 the answer is ignored), which is what abstention has to recognise.
 
     python -m training.build_dataset --data ../shared/data      # ~16 min on 2 cores, cached in training/.cache
+
+The libraries are indexed with the settings of the environment (`QA_APP_SENTENCE_VECTORS_FROM`,
+`QA_APP_EMBEDDING_PRECISION`…), recorded in the cache's splits.json; `QA_APP_TRAINING_CACHE` puts the cache
+elsewhere (a scorer for vectors made another way is trained from its own cache).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import pickle
 import random
 import time
@@ -21,21 +26,21 @@ from pathlib import Path
 
 import numpy as np
 
-from qa_app.config import Settings
+from qa_app.config import load_settings
 from qa_app.embedder import SentenceTransformerEmbedder
 from qa_app.library import Library
 from qa_app.records import Passage
 from qa_app.scorer import features
 from training.squad import SEED, Question, load_splits, sha256, split_manifest
 
-CACHE = Path(__file__).resolve().parent / ".cache"
+CACHE = Path(os.environ.get("QA_APP_TRAINING_CACHE") or Path(__file__).resolve().parent / ".cache")
 QUESTIONS_PER_ARTICLE = {"train": 60, "dev": 80, "val": 80}
 EXTRA = 8  # passages fetched beyond k, so the answer-removed variant still has k
 
 
 def split_library(name: str, docs: list, embedder: SentenceTransformerEmbedder) -> Library:
     """The split's library, indexed once and reused (the benchmark opens the same one)."""
-    library = Library(Settings(index_dir=CACHE / name / "index"), embedder=embedder)
+    library = Library(load_settings(index_dir=CACHE / name / "index"), embedder=embedder)
     if library.counts()[0] != len(docs):
         results = library.add(docs)
         failed = [r for r in results if r.status == "failed"]
@@ -80,14 +85,26 @@ def featurize(groups: list[dict]) -> dict[str, np.ndarray]:
     }
 
 
+def vector_settings() -> dict[str, str]:
+    """How the libraries' stored vectors are made (the scorer reads them): from the environment's settings."""
+    settings = load_settings()
+    precision = SentenceTransformerEmbedder(settings.embedding_model, settings.embedding_backend,
+                                            precision=settings.embedding_precision).precision  # fmt: skip
+    return {"embedding_model": settings.embedding_model, "embedding_backend": settings.embedding_backend,
+            "embedding_precision": precision, "sentence_vectors_from": settings.sentence_vectors_from}  # fmt: skip
+
+
 def build(data_dir: Path, splits_wanted: list[str]) -> None:
-    embedder = SentenceTransformerEmbedder()
+    settings = load_settings()
+    embedder = SentenceTransformerEmbedder(settings.embedding_model, settings.embedding_backend,
+                                           precision=settings.embedding_precision)  # fmt: skip
     splits = load_splits(data_dir)
     CACHE.mkdir(parents=True, exist_ok=True)
     manifest = {
         "data": {p.name: sha256(p) for p in sorted(data_dir.glob("squad-*.json"))},
         "seed": SEED,
         "splits": split_manifest(splits),
+        "vectors": vector_settings(),
     }
     (CACHE / "splits.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     for name in splits_wanted:

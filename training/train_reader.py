@@ -34,6 +34,7 @@ from sklearn.metrics import roc_auc_score
 from qa_app.config import DEFAULT_MODEL as EMBEDDING_MODEL
 from qa_app.embedder import resolve_model_path
 from qa_app.reader import DEFAULT_READER, READ, AnswerReader, reader_text
+from qa_app.scorer import DEFAULT_MODEL as DEFAULT_SCORER
 from qa_app.scorer import AnswerScorer, features, logit
 from training.build_dataset import CACHE
 from training.squad import SEED
@@ -198,6 +199,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--out", type=Path, default=DEFAULT_READER)
+    parser.add_argument("--scorer", type=Path, default=DEFAULT_SCORER, help="the answer scorer it is blended with")
     parser.add_argument("--evaluate-only", action="store_true", help="export and measure the cached weights")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
                         help="torch threads (1 is faster when other processes keep the cores busy)")  # fmt: skip
@@ -206,7 +208,7 @@ def main() -> None:
     started = time.perf_counter()
     torch.manual_seed(SEED)
     torch.set_num_threads(args.threads)
-    scorer = AnswerScorer.load()
+    scorer = AnswerScorer.load(args.scorer)
     cached = CACHE / f"reader-pairs-{TRAIN_QUESTIONS}.json"
     if not cached.exists():  # a few minutes; the groups take 1.6 GB to load
         cached.write_text(json.dumps(train_pairs(load_groups("train"), scorer)), encoding="utf-8")

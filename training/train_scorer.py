@@ -16,11 +16,13 @@ reported. Seeds are fixed.
 
 from __future__ import annotations
 
+import argparse
 import json
 import pickle
 import platform
 import time
 from importlib.metadata import version
+from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -136,6 +138,9 @@ def to_scorer(scaler: StandardScaler, model: object, calibration: tuple[float, f
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_MODEL, help="where the weights go (.npz, manifest .json)")
+    out = parser.parse_args().out
     started = time.perf_counter()
     splits = {name: load(name) for name in ("train", "dev", "val")}
     report: dict[str, dict] = {}
@@ -179,6 +184,7 @@ def main() -> None:
         "threshold_rule": f"highest answer probability keeping {ANSWER_RATE:.0%} of dev answerable questions answered",
         "answer_probability": "P(the first quote holds the answer): the best sentence's logit, Platt-scaled on dev",
         "training_data": splits_info["data"],
+        "vectors": splits_info.get("vectors", {}),
         "seed": SEED,
         "splits": splits_info["splits"],
         "rows": {name: int((s["y"] >= 0).sum()) for name, s in splits.items()},
@@ -188,8 +194,8 @@ def main() -> None:
         "packages": {p: version(p) for p in ("numpy", "scikit-learn", "sentence-transformers", "torch", "bm25s")},
         "licence": "trained on SQuAD (CC BY-SA 4.0), Rajpurkar et al. 2016 and 2018",
     }
-    scorer.save(DEFAULT_MODEL, manifest)
-    again = AnswerScorer.load(DEFAULT_MODEL).probabilities(splits["val"]["X"][:1000])
+    scorer.save(out, manifest)
+    again = AnswerScorer.load(out).probabilities(splits["val"]["X"][:1000])
     print(f"chosen: {chosen}, threshold {manifest['threshold']}, fp16 max diff {np.abs(again - sk).max():.5f}")
     print(json.dumps({d: {k: v for k, v in r.items() if k != "dev_curve"} for d, r in report.items()}, indent=1))
 
