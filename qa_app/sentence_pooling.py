@@ -23,8 +23,11 @@ class TokenVectors:
     """One text's contextual token vectors with each token's character span in that text."""
 
     def __init__(self, vectors: np.ndarray, offsets: Sequence[Span]) -> None:
-        self.vectors, self.offsets = vectors, list(offsets)
-        self.covered_to = max((end for _, end in self.offsets), default=0)  # where the model's window ended
+        self.vectors = vectors
+        spans = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+        self._starts, self._ends = spans[:, 0], spans[:, 1]
+        self._real = self._ends > self._starts  # special tokens have empty spans
+        self.covered_to = int(self._ends.max(initial=0))  # where the model's window ended
 
     def text_vector(self) -> np.ndarray:
         """The whole text's vector as sentence-transformers pools it: the mean of every token, unit length."""
@@ -34,8 +37,8 @@ class TokenVectors:
         """The mean of the tokens inside `text[start:end]`, unit length; None when the window cut it off."""
         if end > self.covered_to:
             return None
-        rows = [n for n, (s, e) in enumerate(self.offsets) if e > s and s >= start and e <= end]
-        return unit(self.vectors[rows].mean(axis=0)) if rows else None
+        inside = self._real & (self._starts >= start) & (self._ends <= end)
+        return unit(self.vectors[inside].mean(axis=0)) if inside.any() else None
 
 
 def unit(vector: np.ndarray) -> np.ndarray:
