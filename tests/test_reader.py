@@ -36,6 +36,14 @@ def test_same_scores_after_a_reload(reader: AnswerReader, model: SentenceTransfo
     assert np.allclose(reader.probabilities(question, views), again.probabilities(question, views), atol=1e-6)
 
 
+def test_a_sentences_score_does_not_depend_on_what_is_read_with_it(reader, model) -> None:
+    question, sentences, _ = FIXED[1]
+    views = _views(model, sentences)
+    together = reader.probabilities(question, views)
+    alone = np.array([reader.probabilities(question, [view])[0] for view in views])
+    assert np.array_equal(together, alone)  # pairs run one by one, unpadded (dynamic int8 scales per run)
+
+
 @pytest.mark.parametrize(("question", "sentences", "answer"), FIXED, ids=[q for q, _, _ in FIXED])
 def test_the_answering_sentence_is_read_as_the_answer(reader, model, question, sentences, answer) -> None:
     probabilities = reader.probabilities(question, _views(model, sentences))
