@@ -1,11 +1,12 @@
-"""Encoder benchmark: torch, ONNX fp32 and ONNX int8 (the `embedding_backend` setting) side by side.
+"""Encoder benchmark: torch (float32 and bfloat16), ONNX fp32 and ONNX int8 side by side (the
+`embedding_backend` and `embedding_precision` settings).
 
-1. Load: torch; ONNX int8 built into an empty cache (float32 export with torch, fused and quantised by
-   onnxruntime), then loaded again from it; ONNX fp32 (the question model's export, on every core).
+1. Load: torch in float32 and in bfloat16; ONNX int8 built into an empty cache (float32 export with torch,
+   fused and quantised by onnxruntime), then loaded again from it; ONNX fp32 (the question export, on every core).
 2. Encode rate on exactly the texts `Library.add` embeds (perf.pipeline_batches: chunks with titles, sentences,
    titles; same length-sorted batches), the backends taking turns in blocks of batches so background load hits
    them alike (not call by call: each backend's idle threads spin and slow the other one down).
-3. How close each ONNX backend's vectors are to torch's on those texts (cosine, per text).
+3. How close each other encoder's vectors are to float32 torch's on those texts (cosine, per text).
 4. One-question latency: `--questions` short benchmark questions, one `embed([q])` each, a pass per backend in
    rotating order.
 5. The quality benchmark (quality.evaluate) with an index built by torch and one built by int8 (questions are
@@ -43,7 +44,7 @@ from qa_app.embedder import SentenceTransformerEmbedder, onnx_export_dir, resolv
 from qa_app.library import Library
 
 RESULTS = perf.ROOT / "benchmarks" / "results" / "encoders.json"
-BACKENDS = ("torch", "onnx_fp32", "onnx_int8")
+BACKENDS = ("torch", "torch_bf16", "onnx_fp32", "onnx_int8")
 QUALITY_METRICS = ("recall@1", "recall@10", "mrr@10", "answer_in_citation", "answered_rate", "abstention_recall")
 
 BLOCKS = 8  # blocks of batches per encode run, the unit in which the backends take turns
@@ -76,7 +77,8 @@ class OnnxFp32Embedder(SentenceTransformerEmbedder):
 def load_embedders(name: str, cache: Path) -> dict[str, SentenceTransformerEmbedder]:
     """Every backend, loaded (timed); int8 twice: once building into an empty cache, once from the cache."""
     embedders = {
-        "torch": SentenceTransformerEmbedder(name),
+        "torch": SentenceTransformerEmbedder(name, precision="float32"),
+        "torch_bf16": SentenceTransformerEmbedder(name, precision="bfloat16"),
         "onnx_int8": SentenceTransformerEmbedder(name, backend="onnx", cache_dir=cache),
         "onnx_fp32": OnnxFp32Embedder(name, cache),
     }
@@ -146,7 +148,7 @@ def bench_encode(embedders: dict, batches: list[list[str]], chunks: int, repeats
 
 
 def closeness(vectors: dict[str, np.ndarray], is_chunk: np.ndarray) -> dict:
-    """Cosine of each ONNX vector to torch's vector of the same text (all unit length)."""
+    """Cosine of each other encoder's vector to float32 torch's vector of the same text (all unit length)."""
     result = {}
     for backend in BACKENDS[1:]:
         cosine = np.sum(vectors[backend] * vectors["torch"], axis=1)
@@ -183,12 +185,12 @@ def indexed_library(embedder: SentenceTransformerEmbedder, index_dir: Path) -> t
 
 
 def bench_quality(embedders: dict, tmp: Path) -> dict:
-    """quality.evaluate per retrieval mode, for an index built by torch and one built by int8 (the float32
-    export's vectors equal torch's to ~1e-7, so it builds no index of its own)."""
+    """quality.evaluate per retrieval mode, for an index built by torch (float32, bfloat16) and one built by
+    int8 (the float32 export's vectors equal torch's to ~1e-7, so it builds no index of its own)."""
     questions = quality.load_questions()
     results: dict[str, dict] = {}
     built: dict[str, Library] = {}
-    for backend in ("torch", "onnx_int8"):
+    for backend in ("torch", "torch_bf16", "onnx_int8"):
         built[backend], seconds = indexed_library(embedders[backend], tmp / f"quality-{backend}")
         record(f"{backend}_quality_index_s", [seconds], "s")
     runs: dict[str, tuple[Library, SentenceTransformerEmbedder]] = {b: (lib, embedders[b]) for b, lib in built.items()}
