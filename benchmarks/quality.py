@@ -25,6 +25,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from qa_app import answer as answer_module
 from qa_app.config import load_settings
 from qa_app.embedder import SentenceTransformerEmbedder
 from qa_app.library import Library
@@ -127,10 +128,29 @@ def conflict_figures(library: Library) -> dict:
     return figures | {"near_miss_questions": len(near_miss), "note_rate_near_miss": statistics.fmean(near_miss)}
 
 
-def main(results_path: Path = RESULTS, news_only: bool = False) -> int:
+def same_story_sweep(news: Library, conflicted: Library, questions: list[dict], values: list[float]) -> dict:
+    """The conflict check's figures for each `answer.SAME_STORY` value (restored afterwards): notes without a
+    conflict on the news set, notes naming both values (dev, held out), notes on near misses."""
+    saved, sweep = answer_module.SAME_STORY, {}
+    try:
+        for value in values:
+            answer_module.SAME_STORY = value
+            figures = {"note_rate_without_conflict": answer_figures(news, questions)["note_rate_without_conflict"]}
+            sweep[str(value)] = figures | conflict_figures(conflicted)
+    finally:
+        answer_module.SAME_STORY = saved
+    print(f"\n{'SAME_STORY':>10}{'false notes':>13}{'dev both':>10}{'held out':>10}{'near miss':>11}")
+    for value, f in sweep.items():
+        print(f"{value:>10}{f['note_rate_without_conflict']:>13.3f}{f['note_names_both_values_dev']:>10.3f}"
+              f"{f['note_names_both_values_held_out']:>10.3f}{f['note_rate_near_miss']:>11.3f}")  # fmt: skip
+    return sweep
+
+
+def main(results_path: Path = RESULTS, news_only: bool = False, same_story: list[float] | None = None) -> int:
     questions = load_questions()
     settings = load_settings()
-    embedder = SentenceTransformerEmbedder(settings.embedding_model, backend=settings.embedding_backend)
+    embedder = SentenceTransformerEmbedder(settings.embedding_model, backend=settings.embedding_backend,
+                                           precision=settings.embedding_precision)  # fmt: skip
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         settings = replace(settings, index_dir=Path(tmp) / "index")
@@ -140,13 +160,14 @@ def main(results_path: Path = RESULTS, news_only: bool = False) -> int:
         for mode in MODES:
             results[mode] = retrieval_figures(Library(replace(settings, retrieval_mode=mode), embedder=embedder),
                                               questions)  # fmt: skip
-        library = Library(settings, embedder=embedder)
+        news = library = Library(settings, embedder=embedder)
         answers = answer_figures(library, questions)
         conflicted = replace(settings, index_dir=Path(tmp) / "conflicts")
         shutil.copytree(settings.index_dir, conflicted.index_dir)
         library = Library(conflicted, embedder=embedder)
         library.add([DATA / "conflicts.jsonl", DATA / "conflicts_test.jsonl", DATA / "near_miss.jsonl"])
         answers |= conflict_figures(library)
+        sweep = same_story_sweep(news, library, questions, same_story) if same_story else {}
     answerable = sum(q["answerable"] for q in questions)
     print(f"news set: {len(questions)} questions ({answerable} answerable, {len(questions) - answerable} not); "
           f"indexing took {index_seconds:.1f} s; answer reader {'on' if settings.answer_reader else 'off'}, "
@@ -158,6 +179,8 @@ def main(results_path: Path = RESULTS, news_only: bool = False) -> int:
     for metric, value in answers.items():
         print(f"  {metric:<30}{value:>10.3f}")
     report = {"questions": len(questions), "modes": results, "answers": answers}
+    if sweep:
+        report["same_story_sweep"] = sweep
     if not news_only:
         from benchmarks.quality_squad import squad_figures
 
@@ -284,5 +307,7 @@ if __name__ == "__main__":
     parser.add_argument("--news-only", action="store_true", help="skip the SQuAD validation split")
     parser.add_argument("--generative", action="store_true", help="support-check calibration and generative answers")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON report goes")
+    parser.add_argument("--same-story", type=float, nargs="+", metavar="COSINE",
+                        help="also sweep the conflict check's answer.SAME_STORY over these values")  # fmt: skip
     args = parser.parse_args()
-    sys.exit(generative_main() if args.generative else main(args.out, args.news_only))
+    sys.exit(generative_main() if args.generative else main(args.out, args.news_only, args.same_story))
