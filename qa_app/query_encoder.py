@@ -40,12 +40,16 @@ class QueryEncoder:
     """Embeds questions with the ONNX export of `model`, or with `model` itself until the export exists.
 
     Args:
-        model: the torch embedder whose vectors these match (it also embeds everything stored).
+        model: the embedder whose vectors these match (it also embeds everything stored; any backend).
         cache_dir: where exports are kept (default: the model's, else `onnx_cache_root()`).
     """
 
     def __init__(self, model: SentenceTransformerEmbedder, cache_dir: Path | None = None) -> None:
-        self.model = model
+        # questions are float32 vectors whichever way `model` stores texts: until the export exists they are
+        # embedded by float32 torch (the model itself, or a float32 twin of a bfloat16 or int8 one)
+        float32 = model.backend == "torch" and model.precision == "float32"
+        self.model = model if float32 else SentenceTransformerEmbedder(model.name, cache_dir=model.cache_dir,
+                                                                       precision="float32")  # fmt: skip
         self.name = model.name
         try:
             self._source = resolve_model_path(model.name)
