@@ -252,6 +252,9 @@ def _pipeline(ray: Any, library: Library, tasks: list[ReadTask], options: RayOpt
     context.max_errored_blocks = -1  # a task that fails on every retry loses its rows; the driver reports them
     known = np.array(sorted(library.indexed_ids()), dtype=str)
     settings = replace(library.settings, llm_api_key="")  # workers need no secrets
+    precision = getattr(library.embedder, "precision", None)
+    if precision in ("float32", "bfloat16"):  # workers embed as the library's own model does
+        settings = replace(settings, embedding_precision=precision)
     items = [{"n": t.n, "path": t.path, "part": list(t.part) if t.part else None} for t in tasks]
     dataset = ray.data.from_items(items, override_num_blocks=len(items))
     dataset = dataset.flat_map(load_and_chunk, fn_kwargs={"settings": settings, "known": known, "totals": totals},

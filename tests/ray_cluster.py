@@ -42,9 +42,11 @@ class Cluster:
 
 
 def cluster_env() -> dict[str, str]:
-    """This environment with a fresh Ray token, the loopback switch, no usage stats and no RAY_ADDRESS."""
+    """This environment with a fresh Ray token, the loopback switch, no usage stats and no RAY_ADDRESS; jobs
+    embed in float32, as the session's reference index (the `model` fixture) on any CPU."""
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
-           "RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # fmt: skip
+           "RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+           "QA_APP_EMBEDDING_PRECISION": "float32"}  # fmt: skip
     env.pop("RAY_ADDRESS", None)
     return env
 

@@ -29,7 +29,9 @@ def app_library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: Sentence
     monkeypatch.setenv("QA_APP_INDEX_DIR", str(tmp_path / "index"))
     state.forget_shared()
     settings = state.settings()
-    state.shared(("embedder", settings.embedding_model, settings.embedding_backend), lambda: model)
+    state.shared(
+        ("embedder", settings.embedding_model, settings.embedding_backend, settings.embedding_precision), lambda: model
+    )
     opened: list[Library] = []
     opener = threading.Thread(target=lambda: opened.append(state.get_library(settings)), daemon=True)
     opener.start()
@@ -41,7 +43,9 @@ def app_library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: Sentence
 
 def test_the_library_is_made_once_with_the_shared_model(app_library: Library, model: SentenceTransformerEmbedder):
     settings = state.settings()
-    shared_model = state.shared(("embedder", settings.embedding_model, settings.embedding_backend), lambda: model)
+    shared_model = state.shared(
+        ("embedder", settings.embedding_model, settings.embedding_backend, settings.embedding_precision), lambda: model
+    )
     assert app_library.embedder is shared_model  # the process's one model (an earlier test may have made it)
     assert state.get_embedder(settings.embedding_model, settings.embedding_backend) is shared_model
     st.cache_resource.clear()  # what a client's "clear_cache" message does
