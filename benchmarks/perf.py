@@ -53,6 +53,7 @@ from qa_app.embedder import SentenceTransformerEmbedder
 from qa_app.index import VectorIndex
 from qa_app.lexical import LexicalIndex
 from qa_app.library import Library
+from qa_app.query_encoder import QueryEncoder
 from qa_app.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -295,10 +296,13 @@ class SyntheticEmbedder:
 
     The bulk vector is chosen by a CRC of the text among the real chunk vectors (texts with a title line) or the
     real sentence/title vectors, plus 3% Gaussian noise, normalised. Vectors synthetic, code path the product's.
+    Questions go through `QueryEncoder`, as `Library` embeds them (the float32 ONNX export, no torch: torch's
+    idle threads spin after each call and slow whatever runs next, such as the answer reader).
     """
 
     def __init__(self, real: SentenceTransformerEmbedder, chunk_pool: np.ndarray, sentence_pool: np.ndarray) -> None:
         self.real, self.name, self.bulk = real, real.name, False
+        self.questions = QueryEncoder(real)
         self.pools = (chunk_pool, sentence_pool)
 
     @property
@@ -307,7 +311,7 @@ class SyntheticEmbedder:
 
     def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         if not self.bulk:
-            return self.real.embed(texts, batch_size=batch_size)
+            return self.questions.embed(texts, batch_size=batch_size)
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         rows = []
