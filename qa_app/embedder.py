@@ -186,7 +186,6 @@ class SentenceTransformerEmbedder:
         self.precision = resolved if backend == "torch" else "int8"  # the onnx backend's weights are int8
         self.cache_dir = cache_dir
         self._model: Any = None  # the SentenceTransformer (torch), or the onnxruntime session and tokenizer
-        self._float32: Any = None  # a float32 copy of the torch model, for exports (see torch_model)
         self._lock = threading.Lock()
 
     def _loaded(self) -> Any:
@@ -269,14 +268,9 @@ class SentenceTransformerEmbedder:
         return [(t.float().numpy(), [tuple(o) for o in offsets]) for t, offsets in zip(tokens, spans, strict=True)]
 
     def torch_model(self) -> Any:
-        """The sentence-transformers model on torch in float32 (for the float32 ONNX export): this embedder's
-        own when it runs float32, else a float32 copy loaded for it, once."""
-        if self.backend == "torch" and self.precision == "float32":
-            return self._loaded()
-        with self._lock:
-            if self._float32 is None:
-                self._float32 = self._load_torch("float32")
-            return self._float32
+        """The sentence-transformers model on torch: this embedder's own, in its precision (the onnx backend loads
+        a float32 one now). The float32 export needs a float32 embedder's (QueryEncoder makes one)."""
+        return self._loaded() if self.backend == "torch" else self._load_torch()
 
     @property
     def dimension(self) -> int:
