@@ -236,13 +236,19 @@ def _batches(
         yield batch, _forward(session, [e for _, e in batch])
 
 
-def _forward(session: Any, encodings: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """One padded batch: the last hidden state (float32) and the attention mask (float32, batch × tokens × 1)."""
+def inputs(encodings: Sequence[Any]) -> dict[str, np.ndarray]:
+    """A BERT model's three int64 inputs for tokenizers encodings, each padded with zeros to the longest."""
     width = max(len(e.ids) for e in encodings)
     feeds = {name: np.zeros((len(encodings), width), dtype=np.int64) for name in _INPUTS}
     for row, e in enumerate(encodings):
         feeds["input_ids"][row, : len(e.ids)] = e.ids
         feeds["attention_mask"][row, : len(e.ids)] = e.attention_mask
         feeds["token_type_ids"][row, : len(e.ids)] = e.type_ids
+    return feeds
+
+
+def _forward(session: Any, encodings: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """One padded batch: the last hidden state (float32) and the attention mask (float32, batch × tokens × 1)."""
+    feeds = inputs(encodings)
     hidden = np.asarray(session.run(None, feeds)[0], dtype=np.float32)
     return hidden, feeds["attention_mask"][..., None].astype(np.float32)
