@@ -37,12 +37,16 @@ class TimedEmbedder:
     def dimension(self) -> int:
         return self.inner.dimension
 
-    def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+    def _timed(self, call: Callable[..., Any], texts: Sequence[str], batch_size: int) -> Any:
+        """`call(texts, batch_size=…)` on the inner embedder, its time and texts added to this one's."""
         started = time.perf_counter()
-        vectors = self.inner.embed(texts, batch_size=batch_size)
+        result = call(texts, batch_size=batch_size)
         self.seconds += time.perf_counter() - started
         self.texts.extend(texts)
-        return vectors
+        return result
+
+    def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        return self._timed(self.inner.embed, texts, batch_size)
 
     @property
     def backend(self) -> str:
@@ -56,11 +60,7 @@ class TimedEmbedder:
 
     def token_vectors(self, texts: Sequence[str], batch_size: int = 32) -> list:
         """The inner embedder's token vectors, timed and counted like `embed` (pooled sentence vectors use them)."""
-        started = time.perf_counter()
-        rows = self.inner.token_vectors(texts, batch_size=batch_size)
-        self.seconds += time.perf_counter() - started
-        self.texts.extend(texts)
-        return rows
+        return self._timed(self.inner.token_vectors, texts, batch_size)
 
 
 def host() -> dict:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa_app.config import load_settings
+from qa_app.config import Settings, load_settings
 from qa_app.embedder import SentenceTransformerEmbedder
 from qa_app.library import Library
 from qa_app.records import Passage
@@ -85,13 +85,15 @@ def featurize(groups: list[dict]) -> dict[str, np.ndarray]:
     }
 
 
-def vector_settings() -> dict[str, str]:
-    """How the libraries' stored vectors are made (the scorer reads them): from the environment's settings."""
-    settings = load_settings()
-    precision = SentenceTransformerEmbedder(settings.embedding_model, settings.embedding_backend,
-                                            precision=settings.embedding_precision).precision  # fmt: skip
-    return {"embedding_model": settings.embedding_model, "embedding_backend": settings.embedding_backend,
-            "embedding_precision": precision, "sentence_vectors_from": settings.sentence_vectors_from}  # fmt: skip
+def vector_settings(settings: Settings, embedder: SentenceTransformerEmbedder) -> dict[str, str]:
+    """How the libraries' stored vectors are made (the scorer reads them): the settings and the embedder's
+    resolved precision."""
+    return {
+        "embedding_model": settings.embedding_model,
+        "embedding_backend": settings.embedding_backend,
+        "embedding_precision": embedder.precision,
+        "sentence_vectors_from": settings.sentence_vectors_from,
+    }
 
 
 def build(data_dir: Path, splits_wanted: list[str]) -> None:
@@ -104,7 +106,7 @@ def build(data_dir: Path, splits_wanted: list[str]) -> None:
         "data": {p.name: sha256(p) for p in sorted(data_dir.glob("squad-*.json"))},
         "seed": SEED,
         "splits": split_manifest(splits),
-        "vectors": vector_settings(),
+        "vectors": vector_settings(settings, embedder),
     }
     (CACHE / "splits.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     for name in splits_wanted:
