@@ -56,3 +56,14 @@ BRIDGE_ARTICLE = make_document(
     ),
     source="bridge.txt",
 )
+
+
+# texts an encoder must embed alike: sentences, a question, an empty string, Unicode, one past the 256-token window
+ENCODER_TEXTS = [
+    "Mexico's president rejected the proposal to deploy American troops.",
+    "The Harbor Street bridge will close for eight weeks of repairs.",
+    "Who won the national chess championship?",
+    "",
+    "Ünïcödé, emoji 🙂 and «quotes» — in one line",
+    " ".join(["A long paragraph that runs past the model's window of 256 tokens."] * 40),
+]

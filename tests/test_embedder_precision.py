@@ -16,14 +16,7 @@ from qa_app.library import Library
 from qa_app.onnx_model import export_fp32
 from qa_app.query_encoder import QueryEncoder
 from tests.articles import BRIDGE_ARTICLE
-
-TEXTS = [
-    "Mexico's president rejected the proposal to deploy American troops.",
-    "Who won the national chess championship?",
-    "",
-    "Ünïcödé, emoji 🙂 and «quotes» — in one line",
-    " ".join(["A long paragraph that runs past the model's window of 256 tokens."] * 40),
-]
+from tests.articles import ENCODER_TEXTS as TEXTS
 
 
 @pytest.fixture(scope="module")

@@ -15,16 +15,8 @@ from qa_app.errors import ConfigError
 from qa_app.ingest import chunk, embed_chunked, embedding_text
 from qa_app.library import Library
 from tests.articles import BRIDGE_ARTICLE, write_articles
+from tests.articles import ENCODER_TEXTS as TEXTS
 from tests.conftest import CORPUS, SEED_TITLE
-
-TEXTS = [
-    "Mexico's president rejected the proposal to deploy American troops.",
-    "The Harbor Street bridge will close for eight weeks of repairs.",
-    "Who won the national chess championship?",
-    "",
-    "Ünïcödé, emoji 🙂 and «quotes» — in one line",
-    " ".join(["A long paragraph that runs past the model's window of 256 tokens."] * 40),
-]
 
 
 def _files(cache: Path) -> tuple[Path, Path]:
