@@ -67,6 +67,7 @@ class Composer:
         max_sentences: int = Settings.max_answer_sentences,
         judge: AnswerJudge | None = None,
         reader: bool = Settings.answer_reader,
+        sentence_vectors_from: str = Settings.sentence_vectors_from,
     ) -> None:
         self.embedder = embedder
         self.stored = stored
@@ -74,12 +75,14 @@ class Composer:
         self.max_sentences = max_sentences
         self._judge = judge
         self._reader = reader
+        self._sentence_vectors_from = sentence_vectors_from  # the judge is the one trained on such vectors
 
     @property
     def judge(self) -> AnswerJudge:
-        """The answer judge: the packaged scorer, and the packaged reader unless turned off (unless given)."""
+        """The answer judge: the packaged scorer for the index's sentence vectors, and the packaged reader unless
+        turned off (unless given)."""
         if self._judge is None:
-            self._judge = packaged_judge(self._reader)
+            self._judge = packaged_judge(self._reader, self._sentence_vectors_from)
         return self._judge
 
     @property

@@ -101,6 +101,9 @@ class Library:
         )
         self._store = Store(self.index_dir / DB_NAME, self.settings.sentence_vectors)
         self._store.check_model(self.embedder.name)
+        # the index decides how its sentence vectors are made (the setting only chooses for a new index)
+        made_from = self._store.sentence_vectors_from(self.settings.sentence_vectors_from)
+        self.settings = replace(self.settings, sentence_vectors_from=made_from)
         self._write_lock = WriteLock(self.index_dir, self.settings.lock_timeout)
         self._lock = threading.RLock()
         self._derived = DerivedIndexes(self.index_dir, self._store, self.settings, self._write_lock, self._lock)
@@ -111,6 +114,7 @@ class Library:
             self.settings.min_answer_score,
             self.settings.max_answer_sentences,
             reader=self.settings.answer_reader,
+            sentence_vectors_from=made_from,
         )
 
     def close(self) -> None:
@@ -319,6 +323,7 @@ class Library:
                                          file=doc.file or None))  # fmt: skip
             if fresh:
                 self._store.check_model(self.embedder.name, int(fresh[0].vectors.shape[1]))
+                self._store.check_sentence_vectors(self.settings.sentence_vectors_from)
                 self._derived.current()  # so apply updates both indexes instead of rebuilding them from SQLite
                 self._derived.apply(self._store.write(add=fresh, remove=sorted(replaced)))
         return results

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,12 @@ from qa_app.onnx_model import inputs
 from qa_app.scorer import MODEL_DIR, AnswerScorer, SentenceView, features, logit, packaged_scorer, platt
 
 DEFAULT_READER = MODEL_DIR / "answer_reader"
+# per way of making sentence vectors (QA_APP_SENTENCE_VECTORS_FROM): the scorer trained on such vectors, and the
+# reader's manifest whose blend weight, calibration and threshold were chosen on dev with that scorer
+JUDGE_FILES = {
+    "sentences": (MODEL_DIR / "answer_scorer.npz", DEFAULT_READER / "manifest.json"),
+    "chunks": (MODEL_DIR / "answer_scorer_pooled.npz", DEFAULT_READER / "manifest_pooled.json"),
+}
 READ = 4  # sentences the reader reads per question
 TITLE_WORDS = 12  # a title longer than this is cut: the sentence is what the reader must judge
 
@@ -44,8 +52,8 @@ class AnswerReader:
         self._lock = threading.Lock()
         self._session: Any = None
         self._tokenizer: Any = None
-        manifest = self.path / "manifest.json"
-        self.manifest: dict = json.loads(manifest.read_text(encoding="utf-8")) if manifest.exists() else {}
+        self._pool: ThreadPoolExecutor | None = None
+        self.manifest: dict = _manifest(self.path / "manifest.json")
 
     @classmethod
     def load(cls, path: Path = DEFAULT_READER) -> AnswerReader:
@@ -85,6 +93,7 @@ class AnswerReader:
                 tokenizer.enable_truncation(self.MAX_LENGTH)
                 tokenizer.no_padding()  # tokenizer.json pads batches; each pair runs alone (see probabilities)
                 self._tokenizer = tokenizer
+                self._pool = ThreadPoolExecutor(len(os.sched_getaffinity(0)), thread_name_prefix="answer-reader")
             return self._session, self._tokenizer
 
     def probabilities(self, question: str, sentences: Sequence[SentenceView]) -> np.ndarray:
@@ -95,8 +104,11 @@ class AnswerReader:
         encoded = tokenizer.encode_batch([(question, reader_text(s)) for s in sentences])
         # one pair per run, unpadded: a few pairs of different lengths (median 54 tokens, up to 96) run 27% faster
         # one by one than padded to the longest in one batch, and each pair's score no longer depends on its
-        # batch-mates (dynamic quantisation scales activations per run)
-        logits = np.array([session.run(None, inputs([e]))[0][0, 0] for e in encoded], dtype=np.float64)
+        # batch-mates (dynamic quantisation scales activations per run). The runs share the CPUs, one thread each
+        # (onnxruntime releases the GIL): 5 pairs take half the time of one after another on 2 cores.
+        assert self._pool is not None  # made with the session
+        runs = self._pool.map(lambda e: session.run(None, inputs([e]))[0][0, 0], encoded)
+        logits = np.array(list(runs), dtype=np.float64)
         return (1 / (1 + np.exp(-logits))).astype(np.float32)
 
 
@@ -108,10 +120,12 @@ class AnswerJudge:
     the calibrated P(the first quote holds the answer) and `threshold` its operating point (README, "Abstention").
     """
 
-    def __init__(self, scorer: AnswerScorer, reader: AnswerReader | None = None) -> None:
+    def __init__(self, scorer: AnswerScorer, reader: AnswerReader | None = None, blend: dict | None = None) -> None:
+        """`blend`: the manifest with the reader's weight, calibration and threshold for `scorer` (by default the
+        reader's own manifest)."""
         self.scorer = scorer
         self.reader = reader
-        model = reader.manifest if reader is not None else scorer.manifest
+        model = (blend or reader.manifest) if reader is not None else scorer.manifest
         self.weight = float(model.get("weight", 0.0))
         self.calibration = tuple(model["calibration"]) if reader is not None else scorer.calibration
         self.threshold = float(model.get("threshold", 0.5))
@@ -165,7 +179,21 @@ class AnswerJudge:
         return float(platt(np.array([best]), self.calibration)[0])
 
 
-@lru_cache(maxsize=4)
-def packaged_judge(with_reader: bool = True) -> AnswerJudge:
-    """The committed scorer, with the committed reader unless `with_reader` is False; loaded once per process."""
-    return AnswerJudge(packaged_scorer(), AnswerReader(DEFAULT_READER) if with_reader else None)
+def _manifest(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+@lru_cache(maxsize=1)
+def packaged_reader() -> AnswerReader:
+    """The committed reader, one per process (every judge shares its session)."""
+    return AnswerReader(DEFAULT_READER)
+
+
+@lru_cache(maxsize=8)
+def packaged_judge(with_reader: bool = True, sentence_vectors_from: str = "sentences") -> AnswerJudge:
+    """The committed scorer for sentence vectors made `sentence_vectors_from` (see `JUDGE_FILES`), with the
+    committed reader unless `with_reader` is False; loaded once per process."""
+    scorer_file, blend_file = JUDGE_FILES[sentence_vectors_from]
+    if not with_reader:
+        return AnswerJudge(packaged_scorer(scorer_file))
+    return AnswerJudge(packaged_scorer(scorer_file), packaged_reader(), _manifest(blend_file))

@@ -196,6 +196,26 @@ class Store:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('model', ?)", (model,))
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('dimension', ?)", (str(dimension),))
 
+    def sentence_vectors_from(self, wanted: str) -> str:
+        """How this index's sentence vectors are made (`QA_APP_SENTENCE_VECTORS_FROM`): as recorded at its first
+        write; `sentences` for an index written before the record (the only way then); `wanted` while empty."""
+        recorded = self.meta("sentence_vectors_from")
+        if recorded is not None:
+            return recorded
+        return "sentences" if self.counts()[0] else wanted
+
+    def check_sentence_vectors(self, made_from: str) -> None:
+        """Refuse sentence vectors made another way than the index's; record the way on first write."""
+        recorded = self.sentence_vectors_from(made_from)
+        if recorded != made_from:
+            raise IndexMismatchError(
+                f"the index in {self.path.parent} holds sentence vectors made from {recorded}, not {made_from} "
+                f"(QA_APP_SENTENCE_VECTORS_FROM); use another --index-dir"
+            )
+        if self.meta("sentence_vectors_from") is None:
+            with self._transaction() as db:
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('sentence_vectors_from', ?)", (made_from,))
+
     def write(self, add: Sequence[NewDocument] = (), remove: Sequence[str] = ()) -> WriteResult:
         """Add and remove documents in one transaction that also bumps the generation."""
         added_ids: list[int] = []

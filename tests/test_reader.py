@@ -3,6 +3,8 @@ same on reload, read question and sentence together, and set the abstention oper
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -42,6 +44,16 @@ def test_a_sentences_score_does_not_depend_on_what_is_read_with_it(reader, model
     together = reader.probabilities(question, views)
     alone = np.array([reader.probabilities(question, [view])[0] for view in views])
     assert np.array_equal(together, alone)  # pairs run one by one, unpadded (dynamic int8 scales per run)
+
+
+def test_questions_read_at_once_from_several_threads_get_their_own_scores(reader, model) -> None:
+    """The pairs of one question run concurrently on the reader's pool; so do those of questions asked at once."""
+    asked = [(question, _views(model, sentences)) for question, sentences, _ in FIXED]
+    expected = [reader.probabilities(question, views) for question, views in asked]
+    with ThreadPoolExecutor(len(asked)) as pool:
+        got = list(pool.map(lambda item: reader.probabilities(*item), asked))
+    for mine, theirs in zip(got, expected, strict=True):
+        assert np.array_equal(mine, theirs)
 
 
 @pytest.mark.parametrize(("question", "sentences", "answer"), FIXED, ids=[q for q, _, _ in FIXED])

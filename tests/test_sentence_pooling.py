@@ -12,9 +12,11 @@ import pytest
 from qa_app.config import Settings, load_settings
 from qa_app.documents import make_document
 from qa_app.embedder import SentenceTransformerEmbedder
-from qa_app.errors import ConfigError
+from qa_app.errors import ConfigError, IndexMismatchError
 from qa_app.ingest import chunk, embed_chunked, embedding_text
 from qa_app.library import Library
+from qa_app.reader import packaged_judge
+from qa_app.store import Store
 from tests.articles import BRIDGE_ARTICLE as ARTICLE
 from tests.fakes import HashingEmbedder
 
@@ -81,3 +83,37 @@ def test_the_setting_takes_only_known_values(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("QA_APP_SENTENCE_VECTORS_FROM", "paragraphs")
     with pytest.raises(ConfigError, match="QA_APP_SENTENCE_VECTORS_FROM"):
         load_settings()
+
+
+def test_the_index_keeps_the_way_its_sentence_vectors_were_made(tmp_path: Path) -> None:
+    fake = HashingEmbedder()
+    pooled = Library(Settings(index_dir=tmp_path / "pooled", sentence_vectors_from="chunks"), embedder=fake)
+    pooled.add([ARTICLE])
+    pooled.close()
+    reopened = Library(Settings(index_dir=tmp_path / "pooled", sentence_vectors_from="sentences"), embedder=fake)
+    assert reopened.settings.sentence_vectors_from == "chunks"  # the index decides, not the setting
+    assert reopened.composer.judge.scorer is packaged_judge(True, "chunks").scorer
+    reopened.close()
+    alone = Library(Settings(index_dir=tmp_path / "alone", sentence_vectors_from="sentences"), embedder=fake)
+    assert alone.composer.judge.scorer is packaged_judge(True, "sentences").scorer
+    assert alone.composer.judge.scorer is not packaged_judge(True, "chunks").scorer
+    assert alone.composer.judge.threshold != packaged_judge(True, "chunks").threshold  # each its own blend
+    alone.close()
+
+
+def test_an_index_from_before_the_record_counts_as_sentences_embedded_alone(tmp_path: Path) -> None:
+    store = Store(tmp_path / "library.sqlite")
+    assert store.sentence_vectors_from("chunks") == "chunks"  # empty: the setting chooses
+    store.check_sentence_vectors("sentences")
+    assert store.meta("sentence_vectors_from") == "sentences"
+    with pytest.raises(IndexMismatchError, match=r"made from sentences, not chunks.*QA_APP_SENTENCE_VECTORS_FROM"):
+        store.check_sentence_vectors("chunks")
+    store.close()
+    library = Library(Settings(index_dir=tmp_path / "old"), embedder=HashingEmbedder())
+    library.add([ARTICLE])
+    with library._store._transaction() as db:  # as written before the record existed
+        db.execute("DELETE FROM meta WHERE key = 'sentence_vectors_from'")
+    library.close()
+    old = Library(Settings(index_dir=tmp_path / "old", sentence_vectors_from="chunks"), embedder=HashingEmbedder())
+    assert old.settings.sentence_vectors_from == "sentences"
+    old.close()
