@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa_app.claims import asked_values, cite, question_names
+from qa_app.claims import asked_values, cite, name_key, question_names
 from qa_app.config import Settings
 from qa_app.embedder import Embedder
 from qa_app.reader import AnswerJudge, packaged_judge
 from qa_app.records import CONFLICT, Answer, Citation, Note, Passage, Query, Span
-from qa_app.scorer import SentenceView, fold, is_caption
+from qa_app.scorer import SentenceView, is_caption
 from qa_app.spelling import spelled_out
 
 NOT_ANSWERED = "The indexed articles do not answer this question. The closest passages are listed below."
@@ -201,7 +201,8 @@ class Composer:
         conflict = None
         if mine := asked_values(question, best.text):
             names = question_names(question) & _words(best.passage)  # what makes another article the same story
-            conflict = _conflict(question, best, mine, names, self._other_answers(query, passages, best, names, known))
+            others = self._other_answers(query, passages, best, names, known)
+            conflict = _conflict(question, best, mine, names, others, passages)
         if conflict is not None and not any(_overlaps(conflict, c) for c in chosen):
             chosen = [*chosen[: self.max_sentences - 1], conflict]
         return chosen, (best, conflict) if conflict is not None else None
@@ -253,26 +254,35 @@ def _overlaps(a: Candidate, b: Candidate) -> bool:
 
 
 def _conflict(
-    question: str, best: Candidate, mine: set[str], names: set[str], others: Sequence[Candidate]
-) -> Candidate | None:
+    question: str, best: Candidate, mine: set[str], names: set[str], others: Sequence[Candidate],
+    passages: Sequence[Passage],
+) -> Candidate | None:  # fmt: skip
     """A likely answer from another article about the same story that gives a different value for what was asked
     than `mine` (the best sentence's values).
 
     Same story: the other's passage holds `names`, what the question names that the best one's article does (two
-    fires in two towns are two stories), and the two sentences are alike (`SAME_STORY`).
+    fires in two towns are two stories), and the two sentences are alike (`SAME_STORY`). Different value: each
+    sentence gives one that the other's article (its retrieved passages) does not mention at all; a value both
+    articles mention is not what they disagree on (the 18,000 jobs of one report beside the other's 11 days).
     """
     for other in others:  # each from another article than best's
         if not names <= _words(other.passage) or float(other.vector @ best.vector) < SAME_STORY:
             continue
         theirs = asked_values(question, other.text)
-        if theirs and not (mine & theirs):
+        if theirs and not (mine & theirs) and _unsaid(theirs, best, passages) and _unsaid(mine, other, passages):
             return other
     return None
 
 
+def _unsaid(values: set[str], candidate: Candidate, passages: Sequence[Passage]) -> bool:
+    """Whether one of `values` appears nowhere in the retrieved passages of `candidate`'s article."""
+    text = " ".join(p.text for p in passages if p.doc_id == candidate.passage.doc_id)
+    return any(value not in text for value in values)
+
+
 def _words(passage: Passage) -> set[str]:
-    """The words of a passage and its title, folded and lower-cased as `question_names` gives them."""
-    return set(_WORD.findall(fold(f"{passage.title}\n{passage.text}").lower()))
+    """The words of a passage and its title, as `question_names` gives them (`name_key`)."""
+    return {name_key(word) for word in _WORD.findall(f"{passage.title}\n{passage.text}")}
 
 
 def _merge_adjacent(chosen: list[Candidate]) -> list[tuple[Passage, int, int, str, float]]:

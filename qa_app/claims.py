@@ -25,6 +25,7 @@ _AMOUNT = re.compile(
 _LEADING_NAME = re.compile(r"^\W*([A-Z][\w'’-]+(?: [A-Z][\w'’-]+)+)")
 _NAME_WORD = re.compile(NOT_SENTENCE_START + r"\b[A-Z][\w'’-]+")
 _LOWER_WORD = re.compile(r"[a-z]+")
+_POSSESSIVE = re.compile(r"['’]s?$")
 _UNIT = re.compile(r" ([a-z]+)(?: ([a-z]+))?")  # the words right after a number: what it counts
 _CALENDAR = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "January", "February",
              "March", "April", "May", "June", "July", "August", "September", "October", "November",
@@ -54,8 +55,13 @@ def asked_values(question: str, text: str) -> set[str]:
 
 
 def question_names(question: str) -> set[str]:
-    """The names a question mentions (capitalised words after its first), folded and lower-cased."""
-    return {fold(m.group()).lower() for m in _NAME_WORD.finditer(question) if m.group() not in _CALENDAR}
+    """The names a question mentions (capitalised words after its first), as `name_key` gives them."""
+    return {name_key(m.group()) for m in _NAME_WORD.finditer(question) if m.group() not in _CALENDAR}
+
+
+def name_key(word: str) -> str:
+    """A word as names are compared across texts: folded, lower-cased, without a possessive (Glaskirk's: glaskirk)."""
+    return _POSSESSIVE.sub("", fold(word).lower())
 
 
 def _counts(question: str, text: str) -> set[str]:

@@ -42,7 +42,7 @@ class Settings:
     embedding_backend: str = "torch"  # torch | onnx (int8-quantised ONNX export; see README, "Performance")
     embedding_precision: str = "auto"  # auto | float32 | bfloat16, of the torch backend (auto: bfloat16 on AMX CPUs)
     sentence_vectors: str = "int8"  # int8 | float16: how new sentence and title vectors are stored (README)
-    sentence_vectors_from: str = "sentences"  # sentences | chunks: embedded alone, or pooled from the chunk (README)
+    sentence_vectors_from: str = "chunks"  # chunks | sentences: pooled from the chunk pass, or embedded alone (README)
     ivf_threshold: int = 200_000  # chunks: exact FAISS search below, IVF at and above (see README, "Performance")
     ivf_nprobe: int = 32  # IVF lists searched per query
     top_k: int = 8

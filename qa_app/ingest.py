@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 PreparedDocument = NewDocument  # a document ready to store: chunks with offsets, sentence spans and every vector
 Chunked = tuple[Document, list[ChunkSpan]]
 
+# pooled sentence vectors: a group of at most this many documents (an upload of a few files) gets one forward pass
+# per document, so its files count as embedded one by one; larger groups share passes of a batch of chunks, as a
+# pass per document costs about a third more model time (README, "One forward pass per chunk")
+FILES_COUNTED_ONE_BY_ONE = 8
 WRITE_GROUP_CHUNKS = 128  # chunks embedded and committed together: bounds the work a crash can lose
 LOAD_BATCH_DOCUMENTS = 1_000  # documents loaded before they are written: bounds memory for files of many records
 
@@ -172,7 +176,8 @@ def _embed_pooled(
     prepared: list[PreparedDocument] = []
     total = sum(len(chunks) for _, chunks in chunked) or 1
     done = 0
-    for run in groups(chunked, batch_size):
+    per_file = len(chunked) <= FILES_COUNTED_ONE_BY_ONE  # a pass per document: each counts up as its pass ends
+    for run in groups(chunked, 1 if per_file else batch_size):
         vectors = pooled_document_vectors(run, embedder, batch_size, embedding_text)
         for (doc, chunks), (chunk_vectors, spans, sentence_vectors, title) in zip(run, vectors, strict=True):
             prepared.append(NewDocument(doc, chunks, chunk_vectors, spans, sentence_vectors, title))

@@ -101,8 +101,10 @@ class Library:
         )
         self._store = Store(self.index_dir / DB_NAME, self.settings.sentence_vectors)
         self._store.check_model(self.embedder.name)
-        # the index decides how its sentence vectors are made (the setting only chooses for a new index)
-        made_from = self._store.sentence_vectors_from(self.settings.sentence_vectors_from)
+        # the index decides how its sentence vectors are made (the setting only chooses for a new index, and only
+        # an embedder that gives token vectors can pool them)
+        wanted = self.settings.sentence_vectors_from if hasattr(self.embedder, "token_vectors") else "sentences"
+        made_from = self._store.sentence_vectors_from(wanted)
         self.settings = replace(self.settings, sentence_vectors_from=made_from)
         self._write_lock = WriteLock(self.index_dir, self.settings.lock_timeout)
         self._lock = threading.RLock()

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from qa_app.config import Settings
 from qa_app.errors import ConfigError
 from qa_app.onnx_model import inputs
 from qa_app.scorer import MODEL_DIR, AnswerScorer, SentenceView, features, logit, packaged_scorer, platt
@@ -190,7 +191,9 @@ def packaged_reader() -> AnswerReader:
 
 
 @lru_cache(maxsize=8)
-def packaged_judge(with_reader: bool = True, sentence_vectors_from: str = "sentences") -> AnswerJudge:
+def packaged_judge(
+    with_reader: bool = True, sentence_vectors_from: str = Settings.sentence_vectors_from
+) -> AnswerJudge:
     """The committed scorer for sentence vectors made `sentence_vectors_from` (see `JUDGE_FILES`), with the
     committed reader unless `with_reader` is False; loaded once per process."""
     scorer_file, blend_file = JUDGE_FILES[sentence_vectors_from]

@@ -224,6 +224,7 @@ def test_question_names_are_folded_words_after_the_first():
 
     assert question_names("When will the bridge at Wetherlow reopen, says Möngke on Monday?") == {"wetherlow", "mongke"}
     assert question_names("who won the lakeshore marathon") == set()
+    assert question_names("Who is Glaskirk's police chief, and Carrow’s?") == {"glaskirk", "carrow"}  # possessive
 
 
 def test_a_conflicting_answer_is_found_when_neither_article_was_quoted_for_it(answers: Library):

@@ -77,12 +77,22 @@ def _index_facts(library: Library) -> tuple[dict, dict, dict, dict]:
 
 
 def assert_same_index(built: Library, reference: Library) -> None:
-    """Same documents, chunk offsets, sentence spans; vectors within 1e-5; the same answers."""
+    """Same documents, chunk offsets, sentence spans; vectors within a step of how they are stored; the same answers.
+
+    Vectors made in other batches (Ray's workers group documents their own way) differ by ~1e-6 before they are
+    stored, so a float16 or int8 rounding can land one step apart: chunk vectors (float16) are compared to 1e-3
+    relative, sentence and title vectors (int8, a scale per vector) to one step, max |component| / 127.
+    """
     got, want = _index_facts(built), _index_facts(reference)
     assert got[0] == want[0]
-    for found, expected in zip(got[1:], want[1:], strict=True):
+    chunks, sentences, titles = zip(got[1:], want[1:], strict=True)
+    for found, expected in (chunks, sentences, titles):
         assert found.keys() == expected.keys()
-        assert all(np.allclose(found[key], expected[key], atol=1e-5) for key in expected)
+    assert all(np.allclose(chunks[0][key], vector, rtol=1e-3, atol=1e-5) for key, vector in chunks[1].items())
+    for found, expected in (sentences, titles):
+        for key, vector in expected.items():
+            step = float(np.abs(vector).max()) / 127
+            assert np.allclose(found[key], vector, rtol=0, atol=step * 1.01 + 1e-5), key
     for question in QUESTIONS:
         a, b = built.ask(question), reference.ask(question)
         assert (a.text, a.answered, a.citations) == (b.text, b.answered, b.citations)

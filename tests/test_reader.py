@@ -3,6 +3,7 @@ same on reload, read question and sentence together, and set the abstention oper
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from qa_app.answer import Composer
 from qa_app.config import Settings
 from qa_app.embedder import SentenceTransformerEmbedder
-from qa_app.reader import DEFAULT_READER, READ, AnswerJudge, AnswerReader, packaged_judge
+from qa_app.reader import DEFAULT_READER, JUDGE_FILES, READ, AnswerJudge, AnswerReader, packaged_judge
 from qa_app.scorer import AnswerScorer
 from tests.test_scorer import FIXED, _views
 
@@ -104,7 +105,10 @@ def test_the_default_threshold_is_the_operating_point_of_the_model_in_use(model)
     assert Settings().min_answer_score < 0  # "the model's own"
     with_reader = Composer(model, reader=True)
     scorer_only = Composer(model, reader=False)
-    assert with_reader.min_score == pytest.approx(AnswerReader(DEFAULT_READER).manifest["threshold"])
-    assert scorer_only.min_score == pytest.approx(AnswerScorer.load().manifest["threshold"])
+    scorer_file, blend_file = JUDGE_FILES[Settings().sentence_vectors_from]
+    assert with_reader.min_score == pytest.approx(json.loads(blend_file.read_text())["threshold"])
+    assert scorer_only.min_score == pytest.approx(AnswerScorer.load(scorer_file).manifest["threshold"])
+    alone = Composer(model, reader=True, sentence_vectors_from="sentences")
+    assert alone.min_score == pytest.approx(AnswerReader(DEFAULT_READER).manifest["threshold"])  # its own blend
     assert Composer(model, min_score=0.3).min_score == 0.3
     assert isinstance(with_reader.judge, AnswerJudge) and scorer_only.judge.reader is None

@@ -85,15 +85,20 @@ def test_the_setting_takes_only_known_values(monkeypatch: pytest.MonkeyPatch) ->
         load_settings()
 
 
-def test_the_index_keeps_the_way_its_sentence_vectors_were_made(tmp_path: Path) -> None:
-    fake = HashingEmbedder()
-    pooled = Library(Settings(index_dir=tmp_path / "pooled", sentence_vectors_from="chunks"), embedder=fake)
+def test_the_index_keeps_the_way_its_sentence_vectors_were_made(
+    tmp_path: Path, model: SentenceTransformerEmbedder
+) -> None:
+    pooled = Library(Settings(index_dir=tmp_path / "pooled", sentence_vectors_from="chunks"), embedder=model)
     pooled.add([ARTICLE])
     pooled.close()
-    reopened = Library(Settings(index_dir=tmp_path / "pooled", sentence_vectors_from="sentences"), embedder=fake)
+    reopened = Library(Settings(index_dir=tmp_path / "pooled", sentence_vectors_from="sentences"), embedder=model)
     assert reopened.settings.sentence_vectors_from == "chunks"  # the index decides, not the setting
     assert reopened.composer.judge.scorer is packaged_judge(True, "chunks").scorer
     reopened.close()
+    fake = HashingEmbedder()  # gives no token vectors: a new index embeds its sentences alone, whatever the setting
+    fake_index = Library(Settings(index_dir=tmp_path / "fake", sentence_vectors_from="chunks"), embedder=fake)
+    assert fake_index.settings.sentence_vectors_from == "sentences"
+    fake_index.close()
     alone = Library(Settings(index_dir=tmp_path / "alone", sentence_vectors_from="sentences"), embedder=fake)
     assert alone.composer.judge.scorer is packaged_judge(True, "sentences").scorer
     assert alone.composer.judge.scorer is not packaged_judge(True, "chunks").scorer

@@ -29,11 +29,15 @@ import numpy as np
 from qa_app.config import Settings, load_settings
 from qa_app.embedder import SentenceTransformerEmbedder
 from qa_app.library import Library
+from qa_app.reader import JUDGE_FILES
 from qa_app.records import Passage
 from qa_app.scorer import features
 from training.squad import SEED, Question, load_splits, sha256, split_manifest
 
-CACHE = Path(os.environ.get("QA_APP_TRAINING_CACHE") or Path(__file__).resolve().parent / ".cache")
+# one cache per kind of sentence vector (the scorer reads them): .cache for sentences embedded alone, .cache-pooled
+# for the default, pooled from the chunk's pass
+_CACHE_NAME = {"sentences": ".cache", "chunks": ".cache-pooled"}[load_settings().sentence_vectors_from]
+CACHE = Path(os.environ.get("QA_APP_TRAINING_CACHE") or Path(__file__).resolve().parent / _CACHE_NAME)
 QUESTIONS_PER_ARTICLE = {"train": 60, "dev": 80, "val": 80}
 EXTRA = 8  # passages fetched beyond k, so the answer-removed variant still has k
 
@@ -41,6 +45,12 @@ EXTRA = 8  # passages fetched beyond k, so the answer-removed variant still has 
 def split_library(name: str, docs: list, embedder: SentenceTransformerEmbedder) -> Library:
     """The split's library, indexed once and reused (the benchmark opens the same one)."""
     library = Library(load_settings(index_dir=CACHE / name / "index"), embedder=embedder)
+    made_from = load_settings().sentence_vectors_from
+    if library.settings.sentence_vectors_from != made_from:  # the index keeps its own kind: never mix them
+        raise SystemExit(
+            f"{CACHE / name / 'index'} holds sentence vectors made from "
+            f"{library.settings.sentence_vectors_from}, not {made_from}: set QA_APP_TRAINING_CACHE"
+        )
     if library.counts()[0] != len(docs):
         results = library.add(docs)
         failed = [r for r in results if r.status == "failed"]
@@ -94,6 +104,13 @@ def vector_settings(settings: Settings, embedder: SentenceTransformerEmbedder) -
         "embedding_precision": embedder.precision,
         "sentence_vectors_from": settings.sentence_vectors_from,
     }
+
+
+def cached_judge_files() -> tuple[Path, Path]:
+    """Where the scorer and the reader's blend for the cache's kind of sentence vectors go (`reader.JUDGE_FILES`)."""
+    splits = CACHE / "splits.json"
+    vectors = json.loads(splits.read_text(encoding="utf-8")).get("vectors", {}) if splits.exists() else {}
+    return JUDGE_FILES[vectors.get("sentence_vectors_from", "sentences")]
 
 
 def build(data_dir: Path, splits_wanted: list[str]) -> None:

@@ -34,9 +34,8 @@ from sklearn.metrics import roc_auc_score
 from qa_app.config import DEFAULT_MODEL as EMBEDDING_MODEL
 from qa_app.embedder import resolve_model_path
 from qa_app.reader import DEFAULT_READER, READ, AnswerReader, reader_text
-from qa_app.scorer import DEFAULT_MODEL as DEFAULT_SCORER
 from qa_app.scorer import AnswerScorer, features, logit
-from training.build_dataset import CACHE
+from training.build_dataset import CACHE, cached_judge_files
 from training.squad import SEED
 
 REMOVED_READ = 2  # answer-removed negatives per question: the scorer's best wrong guesses
@@ -199,7 +198,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=float, default=1.0)
     parser.add_argument("--out", type=Path, default=DEFAULT_READER)
-    parser.add_argument("--scorer", type=Path, default=DEFAULT_SCORER, help="the answer scorer it is blended with")
+    scorer_file, blend_file = cached_judge_files()  # the packaged scorer for the cache's sentence vectors
+    parser.add_argument("--scorer", type=Path, default=scorer_file, help="the answer scorer it is blended with")
+    parser.add_argument(
+        "--blend",
+        default=blend_file.name,
+        help="the manifest file (in --out) with the blend's weight, calibration and threshold",
+    )
     parser.add_argument("--evaluate-only", action="store_true", help="export and measure the cached weights")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
                         help="torch threads (1 is faster when other processes keep the cores busy)")  # fmt: skip
@@ -254,7 +259,7 @@ def main() -> None:
         "packages": {p: version(p) for p in ("sentence-transformers", "transformers", "torch", "datasets")},
         "licence": "fine-tuned from all-MiniLM-L6-v2 (Apache 2.0) on SQuAD (CC BY-SA 4.0)",
     }
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    (args.out / args.blend).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     if not args.evaluate_only:
         (weights / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     print(json.dumps({k: manifest[k] for k in ("weight", "threshold", "figures", "train_seconds")}, indent=1))

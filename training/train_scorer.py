@@ -30,8 +30,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 
-from qa_app.scorer import DEFAULT_MODEL, FEATURES, AnswerScorer, logit, platt
-from training.build_dataset import CACHE, featurize
+from qa_app.scorer import FEATURES, AnswerScorer, logit, platt
+from training.build_dataset import CACHE, cached_judge_files, featurize
 from training.squad import SEED
 
 ANSWER_RATE = 0.95  # the threshold keeps this share of dev's answerable questions answered (README, "Abstention")
@@ -139,7 +139,9 @@ def to_scorer(scaler: StandardScaler, model: object, calibration: tuple[float, f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_MODEL, help="where the weights go (.npz, manifest .json)")
+    parser.add_argument("--out", type=Path, default=cached_judge_files()[0],
+                        help="where the weights go (.npz, manifest .json); by default the packaged scorer for the "
+                             "cache's kind of sentence vectors")  # fmt: skip
     out = parser.parse_args().out
     started = time.perf_counter()
     splits = {name: load(name) for name in ("train", "dev", "val")}
