@@ -75,7 +75,7 @@ class AnswerReader:
         with contextlib.suppress(Exception):  # best effort: the first question loads again and reports the error
             self._loaded()
 
-    def _loaded(self) -> tuple[Any, Any]:
+    def _loaded(self) -> tuple[Any, Any, ThreadPoolExecutor]:
         with self._lock:
             if self._session is None:
                 import onnxruntime
@@ -95,20 +95,19 @@ class AnswerReader:
                 tokenizer.no_padding()  # tokenizer.json pads batches; each pair runs alone (see probabilities)
                 self._tokenizer = tokenizer
                 self._pool = ThreadPoolExecutor(len(os.sched_getaffinity(0)), thread_name_prefix="answer-reader")
-            return self._session, self._tokenizer
+            return self._session, self._tokenizer, self._pool
 
     def probabilities(self, question: str, sentences: Sequence[SentenceView]) -> np.ndarray:
         """P(the sentence answers the question), one per sentence (the raw reader output, before blending)."""
         if not sentences:
             return np.zeros(0, dtype=np.float32)
-        session, tokenizer = self._loaded()
+        session, tokenizer, pool = self._loaded()
         encoded = tokenizer.encode_batch([(question, reader_text(s)) for s in sentences])
         # one pair per run, unpadded: a few pairs of different lengths (median 54 tokens, up to 96) run 27% faster
         # one by one than padded to the longest in one batch, and each pair's score no longer depends on its
         # batch-mates (dynamic quantisation scales activations per run). The runs share the CPUs, one thread each
         # (onnxruntime releases the GIL): 5 pairs take half the time of one after another on 2 cores.
-        assert self._pool is not None  # made with the session
-        runs = self._pool.map(lambda e: session.run(None, inputs([e]))[0][0, 0], encoded)
+        runs = pool.map(lambda e: session.run(None, inputs([e]))[0][0, 0], encoded)
         logits = np.array(list(runs), dtype=np.float64)
         return (1 / (1 + np.exp(-logits))).astype(np.float32)
 

@@ -44,8 +44,9 @@ EXTRA = 8  # passages fetched beyond k, so the answer-removed variant still has 
 
 def split_library(name: str, docs: list, embedder: SentenceTransformerEmbedder) -> Library:
     """The split's library, indexed once and reused (the benchmark opens the same one)."""
-    library = Library(load_settings(index_dir=CACHE / name / "index"), embedder=embedder)
-    made_from = load_settings().sentence_vectors_from
+    settings = load_settings(index_dir=CACHE / name / "index")
+    library = Library(settings, embedder=embedder)
+    made_from = settings.sentence_vectors_from
     if library.settings.sentence_vectors_from != made_from:  # the index keeps its own kind: never mix them
         raise SystemExit(
             f"{CACHE / name / 'index'} holds sentence vectors made from "
