@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa_app.claims import asked_values, cite, name_key, question_names
+from qa_app.claims import asked_values, cite, differ_comparably, name_key, question_names
 from qa_app.config import Settings
 from qa_app.embedder import Embedder
 from qa_app.reader import AnswerJudge, packaged_judge
 from qa_app.records import CONFLICT, Answer, Citation, Note, Passage, Query, Span
-from qa_app.scorer import SentenceView, is_caption
+from qa_app.scorer import NAME, SentenceView, expected_shape, is_caption
 from qa_app.spelling import spelled_out
 
 NOT_ANSWERED = "The indexed articles do not answer this question. The closest passages are listed below."
@@ -22,7 +22,8 @@ FOLLOW_SHARE = 0.5  # a further quote needs at least this share of the best sent
 REDUNDANT = 0.9  # cosine above which a sentence repeats one already chosen
 SAME_FACT = 0.6  # cosine above which a sentence from another article speaks of the same event
 SAME_STORY = 0.3  # cosine above which another article's likely answer may contradict the best one (chosen on dev)
-OTHER_READ = 2  # sentences the reader reads of each other article when looking for a contradicting answer
+OTHER_READ = 4  # sentences the reader reads of each other article when looking for a contradicting answer
+OTHER_LIKELY = 0.5  # share of the abstention threshold another article's contradicting answer must reach
 _WORD = re.compile(r"[\w'’-]+")
 _TIMELINE = re.compile(r"\b(when|latest|first|last|recent(ly)?|timeline|before|after|since|earlier|later)\b", re.I)
 
@@ -148,10 +149,10 @@ class Composer:
     def _other_answers(
         self, query: Query, passages: Sequence[Passage], best: Candidate, names: set[str], known: dict
     ) -> list[Candidate]:
-        """The likely answer of each other article that could contradict `best`, scored among that article's own
-        sentences: of those the reader read and found likely, the first that gives a value of the asked kind, else
-        its best one. Articles of another story (missing one of `names`), or whose top sentences give no such
-        value, are not read.
+        """The likely answers of each other article that could contradict `best`, scored among that article's own
+        sentences: of the OTHER_READ the reader read, those that give a value of the asked kind and whose answer
+        probability reaches OTHER_LIKELY of the threshold (all of it for a name), most likely first. Articles of
+        another story (missing one of `names`), or whose top sentences give no such value, are not read.
 
         The scorer learned from questions with one answering sentence, so beside the best one a second article's
         answer scores low; asked of its own article alone, it scores as an answer if it is one.
@@ -172,15 +173,27 @@ class Composer:
         scored = self.judge.probabilities_of_groups(
             question, query.vector, [(views, _captions(views)) for _, views in groups], OTHER_READ, gives_a_value
         )  # one reader call for every other article worth reading
+        # a sentence of the story names many people and bodies: a contradicting name must be as likely as an answer
+        bar = self.min_score if expected_shape(question) is NAME else OTHER_LIKELY * self.min_score
         found = []
         for (sentences, views), probabilities in zip(groups, scored, strict=True):
-            if probabilities is None:
-                continue
-            ranked = _ranked(sentences, views, probabilities)[:OTHER_READ]
-            likely = [c for c in ranked if self.judge.answer_probability(c.probability) >= self.min_score]
-            if likely:
-                found.append(next((c for c in likely if asked_values(question, c.text)), likely[0]))
+            if probabilities is not None:
+                ranked = _ranked(sentences, views, probabilities)[:OTHER_READ]
+                found += [c for c in ranked if self.judge.answer_probability(c.probability) >= bar
+                          and asked_values(question, c.text)]  # fmt: skip
         return found
+
+    def _reference(self, question: str, ranked: list[Candidate]) -> Candidate | None:
+        """The sentence whose value a contradiction is checked against: the best one, or when it gives no value of
+        the asked kind the most likely answer of its article that does (a "how many" question's best sentence may
+        be a sum of money)."""
+        best = ranked[0]
+        for candidate in ranked:
+            if self.judge.answer_probability(candidate.probability) < self.min_score:
+                return None
+            if candidate.passage.doc_id == best.passage.doc_id and asked_values(question, candidate.text):
+                return candidate
+        return None
 
     def _select(
         self, query: Query, passages: Sequence[Passage], ranked: list[Candidate], known: dict
@@ -198,14 +211,17 @@ class Composer:
             if candidate.passage.doc_id != best.passage.doc_id and float(candidate.vector @ best.vector) < SAME_FACT:
                 continue  # another story
             chosen.append(candidate)
-        conflict = None
-        if mine := asked_values(question, best.text):
-            names = question_names(question) & _words(best.passage)  # what makes another article the same story
-            others = self._other_answers(query, passages, best, names, known)
-            conflict = _conflict(question, best, mine, names, others, passages)
-        if conflict is not None and not any(_overlaps(conflict, c) for c in chosen):
-            chosen = [*chosen[: self.max_sentences - 1], conflict]
-        return chosen, (best, conflict) if conflict is not None else None
+        reference = self._reference(question, ranked)
+        if reference is None:
+            return chosen, None
+        names = question_names(question) & _words(reference.passage)  # what makes another article the same story
+        others = self._other_answers(query, passages, reference, names, known)
+        conflict = _conflict(question, reference, names, others, passages)
+        if conflict is None:
+            return chosen, None
+        cited = [c for c in (reference, conflict) if not any(_overlaps(c, other) for other in chosen)]
+        chosen = [*chosen[: self.max_sentences - len(cited)], *cited]
+        return chosen, (reference, conflict)
 
     def compose(self, query: Query, passages: Sequence[Passage], check: Callable[[Citation], bool]) -> Answer:
         """An answer whose every sentence is a quote with a `[n]` marker, or an abstention."""
@@ -254,22 +270,29 @@ def _overlaps(a: Candidate, b: Candidate) -> bool:
 
 
 def _conflict(
-    question: str, best: Candidate, mine: set[str], names: set[str], others: Sequence[Candidate],
-    passages: Sequence[Passage],
-) -> Candidate | None:  # fmt: skip
+    question: str, best: Candidate, names: set[str], others: Sequence[Candidate], passages: Sequence[Passage]
+) -> Candidate | None:
     """A likely answer from another article about the same story that gives a different value for what was asked
-    than `mine` (the best sentence's values).
+    than `best` (the reference sentence, see `_reference`).
 
     Same story: the other's passage holds `names`, what the question names that the best one's article does (two
-    fires in two towns are two stories), and the two sentences are alike (`SAME_STORY`). Different value: each
-    sentence gives one that the other's article (its retrieved passages) does not mention at all; a value both
-    articles mention is not what they disagree on (the 18,000 jobs of one report beside the other's 11 days).
+    fires in two towns are two stories), and the two sentences are alike (`SAME_STORY`). Different value: the two
+    give no value in common but two of one kind and scale (`differ_comparably`: 9,120 votes and a 312-vote margin
+    are two things), and each gives one that the other's article (its retrieved passages) does not mention at all;
+    a value both articles mention is not what they disagree on (the 18,000 jobs of one report beside the other's
+    11 days).
     """
-    for other in others:  # each from another article than best's
+    mine = asked_values(question, best.text)
+    for other in others:  # each from another article than best's, most likely first within its article
         if not names <= _words(other.passage) or float(other.vector @ best.vector) < SAME_STORY:
             continue
         theirs = asked_values(question, other.text)
-        if theirs and not (mine & theirs) and _unsaid(theirs, best, passages) and _unsaid(mine, other, passages):
+        if (
+            not (mine & theirs)
+            and differ_comparably(question, mine, theirs)
+            and _unsaid(theirs, best, passages)
+            and _unsaid(mine, other, passages)
+        ):
             return other
     return None
 

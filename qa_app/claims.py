@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from qa_app.errors import QAError
 from qa_app.records import Citation, Passage, page_at
-from qa_app.scorer import DATE, NAME, NOT_SENTENCE_START, NUMBER, expected_shape, fold
+from qa_app.scorer import ASKS_SAY, DATE, NAME, NOT_SENTENCE_START, NUMBER, expected_shape, fold
 
 _MONTH_DAY = re.compile(r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.? \d{1,2}\b|\b\d{4}\b")
 _FULL_NAME = re.compile(NOT_SENTENCE_START + NAME.pattern)
@@ -26,7 +26,47 @@ _LEADING_NAME = re.compile(r"^\W*([A-Z][\w'’-]+(?: [A-Z][\w'’-]+)+)")
 _NAME_WORD = re.compile(NOT_SENTENCE_START + r"\b[A-Z][\w'’-]+")
 _LOWER_WORD = re.compile(r"[a-z]+")
 _POSSESSIVE = re.compile(r"['’]s?$")
+_SPEAKER = re.compile(rf"\b(?:said|says|told) (?P<a>{NAME.pattern})|(?P<b>{NAME.pattern}),? (?:said|says|told)\b")
 _UNIT = re.compile(r" ([a-z]+)(?: ([a-z]+))?")  # the words right after a number: what it counts
+_SCALES = {"thousand": 1e3, "million": 1e6, "m": 1e6, "billion": 1e9, "bn": 1e9}
+_ASKS_NAME_KIND = re.compile(
+    r"\b(who|whom|whose|which (?:newspaper|company|party|agency|team)|which (?:country|city))\b", re.I
+)
+_ASKED_NAME_KIND = (
+    {"who": "person", "whom": "person", "whose": "person"}
+    | {f"which {kind}": "organisation" for kind in ("company", "party", "agency", "team")}
+    | {"which country": "place", "which city": "place"}
+)
+_PLACE_WORDS = {
+    "City",
+    "Street",
+    "Road",
+    "Lane",
+    "Avenue",
+    "Square",
+    "Park",
+    "River",
+    "Weir",
+    "Bridge",
+    "County",
+    "Island",
+    "Lake",
+    "Bay",
+    "Valley",
+    "Hill",
+    "Estate",
+    "Station",
+    "Airport",
+    "Harbour",
+    "Port",
+}
+_OUTLET_WORDS = {"Times", "Journal", "Post", "News", "Herald", "Gazette", "Tribune", "Telegraph", "Guardian"}
+_ORGANISATION_WORDS = {"Department", "Ministry", "Council",
+                       "Office", "Agency", "Party", "Company", "Corporation", "Inc", "Ltd", "Group", "Union", "Bank",
+                       "University", "College", "School", "Hospital", "Trust", "Museum", "Foundation",
+                       "Association", "Board", "Committee", "Commission", "Court", "Police", "Service", "Authority",
+                       "Club", "Works", "Insurance", "Government", "Administration"}  # fmt: skip
+SAME_SCALE = 2.0  # two reports of one quantity differ by less than this factor (differ_comparably)
 _CALENDAR = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "January", "February",
              "March", "April", "May", "June", "July", "August", "September", "October", "November",
              "December"}  # fmt: skip
@@ -48,10 +88,57 @@ def asked_values(question: str, text: str) -> set[str]:
     elif shape is DATE:
         found = {m.group() for m in _MONTH_DAY.finditer(text)}
     elif shape is not None:
-        found = _full_names(text)
+        found = _full_names(text) - (set() if ASKS_SAY.search(question) else _speakers(text))
     else:
         found = {m.group().rstrip(".,") for m in _AMOUNT.finditer(text)}
     return {value for value in found if value.lower() not in question.lower()}
+
+
+def differ_comparably(question: str, a: set[str], b: set[str]) -> bool:
+    """Whether a value of `a` and a different one of `b` could be two reports of what `question` asks: dates of
+    one form (a day and a day, a year and a year), numbers of one unit (money, shares, plain counts) within a
+    factor of `SAME_SCALE`, names of the kind asked (`name_kind`: "who" wants people). 9,120 votes against 8,946
+    differ; 9,120 against a margin of 312, or an angler against a weir, are two things."""
+    wanted = _ASKED_NAME_KIND.get(m.group(1).lower()) if (m := _ASKS_NAME_KIND.search(question)) else None
+    return any(x != y and _same_kind(x, y, wanted) for x in a for y in b)
+
+
+def name_kind(name: str) -> str:
+    """ "place" (its last word names a kind of place: Mexico City, Mill Lane), "outlet" (Wall Street Journal),
+    "organisation" (a word names a kind
+    of body: US State Department), "person" (any other name of two or more words), or "word"
+    (one word: Mexican, Kiprono)."""
+    words = name.split()
+    if words[-1] in _PLACE_WORDS:
+        return "place"
+    if words[-1] in _OUTLET_WORDS:
+        return "outlet"
+    if any(word in _ORGANISATION_WORDS for word in words):
+        return "organisation"
+    return "person" if len(words) > 1 else "word"
+
+
+def _same_kind(x: str, y: str, wanted_name: str | None) -> bool:
+    if _MONTH_DAY.fullmatch(x) or _MONTH_DAY.fullmatch(y):
+        return bool(_MONTH_DAY.fullmatch(x) and _MONTH_DAY.fullmatch(y)) and x[0].isdigit() == y[0].isdigit()
+    sizes = _size(x), _size(y)
+    if sizes[0] is None or sizes[1] is None:
+        return sizes == (None, None) and name_kind(x) == name_kind(y) == (wanted_name or name_kind(x))
+    (unit_x, size_x), (unit_y, size_y) = sizes
+    return unit_x == unit_y and min(size_x, size_y) > 0 and max(size_x, size_y) <= SAME_SCALE * min(size_x, size_y)
+
+
+def _size(value: str) -> tuple[str, float] | None:
+    """A number's unit (currency sign, "%" or "") and size; None for a name."""
+    number = NUMBER.search(value)
+    if number is None:
+        return None
+    unit = value[:1] if value[:1] in "$€£" else "%" if re.search(r"%|percent|per cent", value) else ""
+    scale = next((m for word, m in _SCALES.items() if word in value.split()), 1.0)
+    try:
+        return unit, float(number.group().replace(",", "")) * scale
+    except ValueError:  # "1.2.3": not a number after all
+        return None
 
 
 def question_names(question: str) -> set[str]:
@@ -79,6 +166,12 @@ def _counts(question: str, text: str) -> set[str]:
         if unit and {word[:5] for word in unit.groups() if word} & asked_words:
             counting.add(value)
     return counting or numbers
+
+
+def _speakers(text: str) -> set[str]:
+    """Names that attribute a quote ("said Hannah Okafor", "Peregrine Astley said"): the speaker is not what a
+    sentence says was done, unless the question asks who said it."""
+    return {m.group("a") or m.group("b") for m in _SPEAKER.finditer(text)}
 
 
 def _full_names(text: str) -> set[str]:

@@ -43,7 +43,7 @@ NAME = re.compile(r"\b[A-Z][\w'’-]+(?: [A-Z][\w'’-]+)*")
 ASKS_NUMBER = re.compile(r"\b(how (many|much|long|far|old|big|large)|what (percentage|share|number|amount))\b", re.I)
 ASKS_DATE = re.compile(r"\b(when|what (date|day|year|month|time)|which (year|day|month))\b", re.I)
 ASKS_NAME = re.compile(r"\b(who|whom|whose|which (newspaper|company|country|city|party|agency|team))\b", re.I)
-_ASKS_SAY = re.compile(r"\b(say|said|says|tell|told|respond|responded|react|reacted|call|called)\b", re.I)
+ASKS_SAY = re.compile(r"\b(say|said|says|tell|told|respond|responded|react|reacted|call|called)\b", re.I)
 _SAYS = re.compile(r"[\"“”]|\b(said|says|told|stated|announced|added)\b")
 _QUESTION_TYPES = tuple(re.compile(rf"\b({words})\b", re.I) for words in (
     "who|whom|whose", "when|what year|what date|which year", "where", "why", r"how (many|much)|what percentage",
@@ -113,7 +113,7 @@ def features(question: str, question_vector: np.ndarray, sentences: Sequence[Sen
     cosine_rank = np.empty(n)
     cosine_rank[np.argsort(-cosine, kind="stable")] = np.arange(n)
     shape = expected_shape(question)
-    asks_say = bool(_ASKS_SAY.search(question))
+    asks_say = bool(ASKS_SAY.search(question))
     question_kind = [float(bool(kind.search(question))) for kind in _QUESTION_TYPES]
     question_bigrams = set(itertools.pairwise(question_list))
     question_names = {fold(name).lower() for name in _NEW_NAME.findall(question)}

@@ -248,6 +248,17 @@ STORIES = [
     ("Orvik museum sets a new date",
      "The renovation of the Orvik museum is running late. Doors open again to the public on May 19, the culture "
      "office said, once the last exhibits are installed in the new wing.", "2025-03-20"),
+    ("Calloway re-elected in Harbury",
+     "Harbury mayor Ines Calloway won a second term on Tuesday, beating her rival by 312 votes. Unofficial results "
+     "showed Calloway with 8,946 votes, the county elections office said.", "2025-11-05"),
+    ("Recount confirms Calloway win in Harbury",
+     "Harbury mayor Ines Calloway received 9,120 votes in the election, according to the final count released on "
+     "Friday.", "2025-11-08"),
+    ("Dead fish found in the Tollan",
+     "Angler Tom Beresford spotted hundreds of dead fish in the Tollan on Sunday morning.", "2025-06-02"),
+    ("Tollan fish kill blamed on a spill",
+     "The dead fish in the Tollan were killed by a chemical spill, said Hannah Okafor of the Tollan river trust.",
+     "2025-06-11"),
 ]  # fmt: skip
 
 
@@ -271,3 +282,42 @@ def test_two_reports_that_word_a_fact_differently_and_disagree_get_one_note(stor
     (note,) = answer.notes
     assert note.kind == CONFLICT and "May 12" in note.text and "May 19" in note.text
     _assert_grounded(stories, answer)
+
+
+def test_a_contradiction_is_a_value_of_the_same_scale_even_when_it_is_not_the_articles_top_sentence(stories: Library):
+    answer = stories.ask("How many votes did Ines Calloway receive in the Harbury election?")
+    (note,) = answer.notes
+    assert "9,120" in note.text and "8,946" in note.text and "312" not in note.text  # a margin is another number
+    _assert_grounded(stories, answer)
+
+
+def test_the_speaker_of_a_quote_does_not_contradict_who_did_it(stories: Library):
+    answer = stories.ask("Who spotted the dead fish in the Tollan?")
+    assert answer.answered and "Tom Beresford" in answer.citations[0].quote
+    assert answer.notes == ()
+
+
+def test_values_differ_comparably_when_they_could_report_one_quantity():
+    from qa_app.claims import differ_comparably, name_kind
+
+    assert differ_comparably("How many votes?", {"9,120"}, {"8,946", "8,634"})
+    assert not differ_comparably("How many votes?", {"9,120"}, {"312"})  # a margin, not a total
+    assert not differ_comparably("What fine?", {"$2.4 million"}, {"$25,000"}) and differ_comparably(
+        "What fine?", {"$2.4 million"}, {"$1.8 million"})  # fmt: skip
+    assert not differ_comparably("How much?", {"7.5 percent"}, {"$7"})  # a share and a sum of money
+    assert differ_comparably("When?", {"April 9"}, {"April 16"}) and not differ_comparably(
+        "When?", {"April 9"}, {"2021"}
+    )
+    assert not differ_comparably("Who found it?", {"Tom Beresford"}, {"Mill Lane", "Mexican"})  # a place, one word
+    assert not differ_comparably("Which newspaper?", {"Wall Street Journal"}, {"US State Department"})
+    assert not differ_comparably("How many?", {"12,000"}, {"12,000"})
+    assert [name_kind(n) for n in ("Mexico City", "Los Angeles Times", "Corbel Leather Works", "Ilya Berensky")] == [
+        "place", "outlet", "organisation", "person"]  # fmt: skip
+
+
+def test_a_quotes_speaker_is_no_answer_to_who_did_it_but_is_to_who_said_it():
+    from qa_app.claims import asked_values
+
+    sentence = "The fish were killed by a spill, said Hannah Okafor of the trust, as Peregrine Astley said."
+    assert asked_values("Who killed the fish?", sentence) == set()
+    assert asked_values("Who said the fish were killed by a spill?", sentence) == {"Hannah Okafor", "Peregrine Astley"}
