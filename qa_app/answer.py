@@ -12,9 +12,9 @@ import numpy as np
 from qa_app.claims import asked_values, cite, differ_comparably, name_key, question_names
 from qa_app.config import Settings
 from qa_app.embedder import Embedder
-from qa_app.reader import AnswerJudge, packaged_judge
+from qa_app.reader import READ, AnswerJudge, packaged_judge
 from qa_app.records import CONFLICT, Answer, Citation, Note, Passage, Query, Span
-from qa_app.scorer import NAME, SentenceView, expected_shape, is_caption
+from qa_app.scorer import DATE, NAME, NUMBER, SentenceView, expected_shape, is_caption
 from qa_app.spelling import spelled_out
 
 NOT_ANSWERED = "The indexed articles do not answer this question. The closest passages are listed below."
@@ -183,6 +183,19 @@ class Composer:
                           and asked_values(question, c.text)]  # fmt: skip
         return found
 
+    def _value_first(self, question: str, ranked: list[Candidate]) -> list[Candidate]:
+        """`ranked` with a likely answer that gives the number or date asked for first, when the best sentence gives
+        none: "How many spectators watched the final?" is answered by "A crowd of 11,842…", not by the report's
+        lead that the reader found likelier. Only sentences the reader read (the top READ) are moved."""
+        if expected_shape(question) not in (NUMBER, DATE) or asked_values(question, ranked[0].text):
+            return ranked
+        for i, candidate in enumerate(ranked[1:READ], 1):
+            if self.judge.answer_probability(candidate.probability) < self.min_score:
+                break
+            if asked_values(question, candidate.text):
+                return [candidate, *ranked[:i], *ranked[i + 1 :]]
+        return ranked
+
     def _reference(self, question: str, ranked: list[Candidate]) -> Candidate | None:
         """The sentence whose value a contradiction is checked against: the best one, or when it gives no value of
         the asked kind the most likely answer of its article that does (a "how many" question's best sentence may
@@ -231,7 +244,7 @@ class Composer:
         if best < self.min_score:
             return Answer(query.question, NOT_ANSWERED, False, (), tuple(passages), score=best,
                           searched_for=_searched_for(query, passages))  # fmt: skip
-        chosen, conflict = self._select(query, passages, ranked, known)
+        chosen, conflict = self._select(query, passages, self._value_first(query.terms_text, ranked), known)
         if _TIMELINE.search(query.question) and all(c.passage.published_at for c in chosen):
             chosen.sort(key=lambda c: (c.passage.published_at, c.start))
         citations = []

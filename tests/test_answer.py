@@ -254,6 +254,10 @@ STORIES = [
     ("Recount confirms Calloway win in Harbury",
      "Harbury mayor Ines Calloway received 9,120 votes in the election, according to the final count released on "
      "Friday.", "2025-11-08"),
+    ("Hospital in Brenfield opens a stroke unit",
+     "Brenfield General Hospital opened a dedicated stroke unit on Monday, giving patients across the valley faster "
+     "access to specialist treatment that until now often required a transfer to a city hospital.\n\nThe 24-bed "
+     "unit cost $16.5 million and occupies the renovated fourth floor of the hospital's east wing.", "2025-09-01"),
     ("Dead fish found in the Tollan",
      "Angler Tom Beresford spotted hundreds of dead fish in the Tollan on Sunday morning.", "2025-06-02"),
     ("Tollan fish kill blamed on a spill",
@@ -321,3 +325,9 @@ def test_a_quotes_speaker_is_no_answer_to_who_did_it_but_is_to_who_said_it():
     sentence = "The fish were killed by a spill, said Hannah Okafor of the trust, as Peregrine Astley said."
     assert asked_values("Who killed the fish?", sentence) == set()
     assert asked_values("Who said the fish were killed by a spill?", sentence) == {"Hannah Okafor", "Peregrine Astley"}
+
+
+def test_a_likely_sentence_giving_the_asked_value_comes_before_a_lead_that_gives_none(stories: Library):
+    answer = stories.ask("How much did Brenfield General Hospital spend on its new stroke unit?")
+    assert answer.answered and "$16.5 million" in answer.citations[0].quote
+    _assert_grounded(stories, answer)

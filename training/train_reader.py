@@ -36,6 +36,7 @@ from qa_app.embedder import resolve_model_path
 from qa_app.reader import DEFAULT_READER, READ, AnswerReader, reader_text
 from qa_app.scorer import AnswerScorer, features, logit
 from training.build_dataset import CACHE, cached_judge_files
+from training.perturb import perturbed_negatives
 from training.squad import SEED
 
 REMOVED_READ = 2  # answer-removed negatives per question: the scorer's best wrong guesses
@@ -145,12 +146,16 @@ def choose(dev: dict[str, np.ndarray]) -> tuple[float, float, tuple[float, float
     return float(weight), threshold, calibration, curve
 
 
-def train(pairs: list[tuple[str, str, float]], out_dir: Path, epochs: float) -> None:
+def train(pairs: list[tuple[str, str, float]], out_dir: Path, epochs: float, init: Path | None = None) -> None:
+    """Fine-tune the cross-encoder on `pairs` from `init` (by default the packaged MiniLM); float16 weights go to
+    `out_dir`."""
     from datasets import Dataset
     from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
 
-    model = CrossEncoder(resolve_model_path(EMBEDDING_MODEL), num_labels=1, max_length=AnswerReader.MAX_LENGTH)
+    start = str(init) if init is not None else resolve_model_path(EMBEDDING_MODEL)
+    model = CrossEncoder(start, num_labels=1, max_length=AnswerReader.MAX_LENGTH)
+    model.model.float()  # weights saved as float16 train in float32
     data = Dataset.from_dict({"question": [p[0] for p in pairs], "sentence": [p[1] for p in pairs],
                               "label": [p[2] for p in pairs]})  # fmt: skip
     positives = sum(p[2] for p in pairs)
@@ -206,6 +211,11 @@ def main() -> None:
         help="the manifest file (in --out) with the blend's weight, calibration and threshold",
     )
     parser.add_argument("--evaluate-only", action="store_true", help="export and measure the cached weights")
+    parser.add_argument("--init", type=Path, help="fine-tune these weights further (default: the packaged MiniLM)")
+    parser.add_argument("--weights", type=Path, default=CACHE / "reader-fp16", help="where the float16 weights go")
+    parser.add_argument("--replay", type=int, help="train on this many of the pairs (seeded sample; default all)")
+    parser.add_argument("--perturbed", type=int, default=0,
+                        help="add up to this many changed-question negatives (training/perturb.py)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
                         help="torch threads (1 is faster when other processes keep the cores busy)")  # fmt: skip
     args = parser.parse_args()
@@ -218,12 +228,17 @@ def main() -> None:
     if not cached.exists():  # a few minutes; the groups take 1.6 GB to load
         cached.write_text(json.dumps(train_pairs(load_groups("train"), scorer)), encoding="utf-8")
     pairs = [tuple(p) for p in json.loads(cached.read_text(encoding="utf-8"))]
+    negatives = perturbed_negatives(pairs, args.perturbed, SEED) if args.perturbed else []
+    if args.replay is not None:
+        pairs = random.Random(SEED).sample(pairs, args.replay)
+    pairs += negatives
+    random.Random(SEED).shuffle(pairs)
     print(f"{len(pairs)} pairs, {sum(p[2] for p in pairs):.0f} positive, {time.perf_counter() - started:.0f} s",
           flush=True)  # fmt: skip
-    weights = CACHE / "reader-fp16"  # the trained float16 weights stay in the cache; the int8 export is shipped
+    weights = args.weights  # the trained float16 weights stay in the cache; the int8 export is shipped
     t0 = time.perf_counter()
     if not args.evaluate_only:
-        train(pairs, weights, args.epochs)
+        train(pairs, weights, args.epochs, args.init)
     train_seconds = time.perf_counter() - t0
     export_int8(weights, args.out)
     reader = AnswerReader.load(args.out)
@@ -246,6 +261,8 @@ def main() -> None:
         "threshold_rule": f"highest answer probability keeping {ANSWER_RATE:.0%} of dev answerable questions answered",
         "answer_probability": "P(the first quote holds the answer): the best blended logit, Platt-scaled on dev",
         "pairs": len(pairs),
+        "perturbed_negatives": len(negatives),
+        "init": str(args.init) if args.init else "packaged MiniLM",
         "epochs": args.epochs,
         "train_seconds": round(train_seconds) if not args.evaluate_only else _previous(weights, "train_seconds"),
         "total_seconds": round(time.perf_counter() - started),
