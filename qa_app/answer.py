@@ -185,8 +185,9 @@ class Composer:
 
     def _value_first(self, question: str, ranked: list[Candidate]) -> list[Candidate]:
         """`ranked` with a likely answer that gives the number or date asked for first, when the best sentence gives
-        none: "How many spectators watched the final?" is answered by "A crowd of 11,842…", not by the report's
-        lead that the reader found likelier. Only sentences the reader read (the top READ) are moved."""
+        none: "How much did the hospital spend on its stroke unit?" is answered by "The 24-bed unit cost $16.5
+        million…", not by the report's lead that the reader found likelier. Only a likely sentence the reader read
+        (the top READ) is moved."""
         if expected_shape(question) not in (NUMBER, DATE) or asked_values(question, ranked[0].text):
             return ranked
         for i, candidate in enumerate(ranked[1:READ], 1):

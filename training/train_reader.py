@@ -57,15 +57,17 @@ def read_order(group: dict, scorer: AnswerScorer) -> tuple[np.ndarray, np.ndarra
     return np.array(order, dtype=int), p
 
 
-def train_pairs(groups: list[dict], scorer: AnswerScorer) -> list[tuple[str, str, float]]:
-    """(question, sentence text, label) pairs for training, from a seeded sample of questions."""
+def train_pairs(
+    groups: list[dict], scorer: AnswerScorer, questions: int = TRAIN_QUESTIONS
+) -> list[tuple[str, str, float]]:
+    """(question, sentence text, label) pairs for training, from a seeded sample of `questions` questions."""
     by_qid: dict[str, list[dict]] = {}
     for g in groups:
         by_qid.setdefault(g["qid"], []).append(g)
     qids = sorted(q for q, gs in by_qid.items() if any(g["kind"] == "answerable" for g in gs))
     random.Random(SEED).shuffle(qids)
     pairs = []
-    for qid in qids[:TRAIN_QUESTIONS]:
+    for qid in qids[:questions]:
         for g in by_qid[qid]:
             order, _ = read_order(g, scorer)
             if g["kind"] == "answerable":
@@ -211,6 +213,7 @@ def main() -> None:
         help="the manifest file (in --out) with the blend's weight, calibration and threshold",
     )
     parser.add_argument("--evaluate-only", action="store_true", help="export and measure the cached weights")
+    parser.add_argument("--questions", type=int, default=TRAIN_QUESTIONS, help="answerable train questions used")
     parser.add_argument("--init", type=Path, help="fine-tune these weights further (default: the packaged MiniLM)")
     parser.add_argument("--weights", type=Path, default=CACHE / "reader-fp16", help="where the float16 weights go")
     parser.add_argument("--replay", type=int, help="train on this many of the pairs (seeded sample; default all)")
@@ -224,9 +227,9 @@ def main() -> None:
     torch.manual_seed(SEED)
     torch.set_num_threads(args.threads)
     scorer = AnswerScorer.load(args.scorer)
-    cached = CACHE / f"reader-pairs-{TRAIN_QUESTIONS}.json"
+    cached = CACHE / f"reader-pairs-{args.questions}.json"
     if not cached.exists():  # a few minutes; the groups take 1.6 GB to load
-        cached.write_text(json.dumps(train_pairs(load_groups("train"), scorer)), encoding="utf-8")
+        cached.write_text(json.dumps(train_pairs(load_groups("train"), scorer, args.questions)), encoding="utf-8")
     pairs = [tuple(p) for p in json.loads(cached.read_text(encoding="utf-8"))]
     negatives = perturbed_negatives(pairs, args.perturbed, SEED) if args.perturbed else []
     if args.replay is not None:
@@ -261,6 +264,7 @@ def main() -> None:
         "threshold_rule": f"highest answer probability keeping {ANSWER_RATE:.0%} of dev answerable questions answered",
         "answer_probability": "P(the first quote holds the answer): the best blended logit, Platt-scaled on dev",
         "pairs": len(pairs),
+        "questions": args.questions,
         "perturbed_negatives": len(negatives),
         "init": str(args.init) if args.init else "packaged MiniLM",
         "epochs": args.epochs,
