@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from qa_app.errors import QAError
 from qa_app.records import Citation, Passage, page_at
-from qa_app.scorer import ASKS_SAY, DATE, NAME, NOT_SENTENCE_START, NUMBER, expected_shape, fold
+from qa_app.scorer import ASKS_NAME, ASKS_SAY, DATE, NAME, NOT_SENTENCE_START, NUMBER, expected_shape, fold
 
 _MONTH_DAY = re.compile(r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.? \d{1,2}\b|\b\d{4}\b")
 _FULL_NAME = re.compile(NOT_SENTENCE_START + NAME.pattern)
@@ -29,43 +29,21 @@ _POSSESSIVE = re.compile(r"['’]s?$")
 _SPEAKER = re.compile(rf"\b(?:said|says|told) (?P<a>{NAME.pattern})|(?P<b>{NAME.pattern}),? (?:said|says|told)\b")
 _UNIT = re.compile(r" ([a-z]+)(?: ([a-z]+))?")  # the words right after a number: what it counts
 _SCALES = {"thousand": 1e3, "million": 1e6, "m": 1e6, "billion": 1e9, "bn": 1e9}
-_ASKS_NAME_KIND = re.compile(
-    r"\b(who|whom|whose|which (?:newspaper|company|party|agency|team)|which (?:country|city))\b", re.I
-)
+# the name a question asks for, from what ASKS_NAME matched
 _ASKED_NAME_KIND = (
     {"who": "person", "whom": "person", "whose": "person"}
     | {f"which {kind}": "organisation" for kind in ("company", "party", "agency", "team")}
     | {"which country": "place", "which city": "place"}
 )
-_PLACE_WORDS = {
-    "City",
-    "Street",
-    "Road",
-    "Lane",
-    "Avenue",
-    "Square",
-    "Park",
-    "River",
-    "Weir",
-    "Bridge",
-    "County",
-    "Island",
-    "Lake",
-    "Bay",
-    "Valley",
-    "Hill",
-    "Estate",
-    "Station",
-    "Airport",
-    "Harbour",
-    "Port",
-}
+_PLACE_WORDS = {"City", "Street", "Road", "Lane", "Avenue", "Square", "Park", "River", "Weir", "Bridge", "County",
+                "Island", "Lake", "Bay", "Valley", "Hill", "Estate", "Station", "Airport", "Harbour",
+                "Port"}  # fmt: skip
 _OUTLET_WORDS = {"Times", "Journal", "Post", "News", "Herald", "Gazette", "Tribune", "Telegraph", "Guardian"}
-_ORGANISATION_WORDS = {"Department", "Ministry", "Council",
-                       "Office", "Agency", "Party", "Company", "Corporation", "Inc", "Ltd", "Group", "Union", "Bank",
-                       "University", "College", "School", "Hospital", "Trust", "Museum", "Foundation",
-                       "Association", "Board", "Committee", "Commission", "Court", "Police", "Service", "Authority",
-                       "Club", "Works", "Insurance", "Government", "Administration"}  # fmt: skip
+_ORGANISATION_WORDS = {"Department", "Ministry", "Council", "Office", "Agency", "Party", "Company", "Corporation",
+                       "Inc", "Ltd", "Group", "Union", "Bank", "University", "College", "School", "Hospital", "Trust",
+                       "Museum", "Foundation", "Association", "Board", "Committee", "Commission", "Court", "Police",
+                       "Service", "Authority", "Club", "Works", "Insurance", "Government",
+                       "Administration"}  # fmt: skip
 SAME_SCALE = 2.0  # two reports of one quantity differ by less than this factor (differ_comparably)
 _CALENDAR = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "January", "February",
              "March", "April", "May", "June", "July", "August", "September", "October", "November",
@@ -99,15 +77,14 @@ def differ_comparably(question: str, a: set[str], b: set[str]) -> bool:
     one form (a day and a day, a year and a year), numbers of one unit (money, shares, plain counts) within a
     factor of `SAME_SCALE`, names of the kind asked (`name_kind`: "who" wants people). 9,120 votes against 8,946
     differ; 9,120 against a margin of 312, or an angler against a weir, are two things."""
-    wanted = _ASKED_NAME_KIND.get(m.group(1).lower()) if (m := _ASKS_NAME_KIND.search(question)) else None
+    wanted = _ASKED_NAME_KIND.get(m.group(1).lower()) if (m := ASKS_NAME.search(question)) else None
     return any(x != y and _same_kind(x, y, wanted) for x in a for y in b)
 
 
 def name_kind(name: str) -> str:
-    """ "place" (its last word names a kind of place: Mexico City, Mill Lane), "outlet" (Wall Street Journal),
-    "organisation" (a word names a kind
-    of body: US State Department), "person" (any other name of two or more words), or "word"
-    (one word: Mexican, Kiprono)."""
+    """The kind of a name: "place" (its last word names a kind of place: Mexico City, Mill Lane), "outlet" (Wall
+    Street Journal), "organisation" (a word names a kind of body: US State Department), "person" (any other name
+    of two or more words), or "word" (one word: Mexican, Kiprono)."""
     words = name.split()
     if words[-1] in _PLACE_WORDS:
         return "place"

@@ -28,7 +28,7 @@ def article_of(reader_text: str) -> str:
 
 
 def names_by_article(pairs: Sequence[tuple[str, str, float]]) -> dict[str, list[str]]:
-    """The names that the pairs' questions and sentences state, per article (what a swapped name is drawn from)."""
+    """The names that the pairs' sentences state, per article (what a swapped name is drawn from)."""
     found: dict[str, set[str]] = {}
     for _, text, _ in pairs:
         sentence = _TITLE.sub("", text)
