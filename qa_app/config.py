@@ -50,7 +50,7 @@ class Settings:
     rrf_k: int = 60
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
-    max_per_doc: int = 2
+    max_per_doc: int = 6
     candidates: int = 50  # per retriever, before fusion
     # abstain when the answer's probability (calibrated) is below this; negative = the answer model's own operating
     # point, chosen on its dev split (the manifest's "threshold" of the reader, or of the scorer when the reader

@@ -44,7 +44,7 @@ class RetrievalParams:
     rrf_k: int = 60
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
-    max_per_doc: int = 2
+    max_per_doc: int = 6
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

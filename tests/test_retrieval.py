@@ -105,6 +105,13 @@ def test_cap_per_article_keeps_order_and_lets_a_named_article_through() -> None:
     assert [p.chunk_id for p in cap_per_article(ranked, "bridge works cables", k=5, max_per_doc=1)] == [0, 1, 2, 3, 4]
 
 
+def test_by_default_a_long_article_leaves_two_of_the_eight_passages_to_other_articles() -> None:
+    ranked = [_hand_passage(i, "a" if i < 10 else "b", "Bridge works" if i < 10 else "Harvest") for i in range(14)]
+    kept = cap_per_article(ranked, "cables", k=8, max_per_doc=RetrievalParams().max_per_doc)
+    assert [p.chunk_id for p in kept] == [0, 1, 2, 3, 4, 5, 10, 11]
+    assert RetrievalParams().max_per_doc == Settings().max_per_doc
+
+
 def test_params_come_from_the_settings_and_refuse_an_unknown_mode() -> None:
     settings = Settings(retrieval_mode="dense", candidates=7, rrf_k=3, dense_weight=0.5, lexical_weight=2.0,
                         max_per_doc=4)  # fmt: skip

@@ -125,6 +125,7 @@ def build(data_dir: Path, splits_wanted: list[str]) -> None:
         "seed": SEED,
         "splits": split_manifest(splits),
         "vectors": vector_settings(settings, embedder),
+        "retrieval": {"top_k": settings.top_k, "max_per_doc": settings.max_per_doc, "mode": settings.retrieval_mode},
     }
     (CACHE / "splits.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     for name in splits_wanted:

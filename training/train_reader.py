@@ -41,6 +41,7 @@ from training.squad import SEED
 
 REMOVED_READ = 2  # answer-removed negatives per question: the scorer's best wrong guesses
 TRAIN_QUESTIONS = 7000  # answerable train questions used (each also gives its answer-removed negatives)
+TRAINING_FACTS = ("pairs", "questions", "perturbed_negatives", "init", "epochs", "train_seconds")  # in the manifest
 ANSWER_RATE = 0.95  # the threshold keeps this share of dev's answerable questions answered (README, "Abstention")
 
 
@@ -196,9 +197,38 @@ def export_int8(weights: Path, out_dir: Path) -> None:
 
 
 def _previous(weights: Path, key: str) -> object:
-    """A figure of the run that trained the cached weights (its manifest is kept beside them)."""
+    """A figure of the run that trained the weights in `weights` (from its manifest, kept beside them)."""
     manifest = weights / "manifest.json"
     return json.loads(manifest.read_text(encoding="utf-8")).get(key) if manifest.exists() else None
+
+
+def train_and_export(args: argparse.Namespace, scorer: AnswerScorer, started: float) -> dict:
+    """Train on the cached pairs (unless --evaluate-only) and export the int8 ONNX reader to --out; what the
+    manifest records of the run (`TRAINING_FACTS`)."""
+    cached = CACHE / f"reader-pairs-{args.questions}.json"
+    if not cached.exists():  # a few minutes; the groups take 1.6 GB to load
+        cached.write_text(json.dumps(train_pairs(load_groups("train"), scorer, args.questions)), encoding="utf-8")
+    pairs = [tuple(p) for p in json.loads(cached.read_text(encoding="utf-8"))]
+    negatives = perturbed_negatives(pairs, args.perturbed, SEED) if args.perturbed else []
+    if args.replay is not None:
+        pairs = random.Random(SEED).sample(pairs, args.replay)
+    pairs += negatives
+    random.Random(SEED).shuffle(pairs)
+    print(f"{len(pairs)} pairs, {sum(p[2] for p in pairs):.0f} positive, {time.perf_counter() - started:.0f} s",
+          flush=True)  # fmt: skip
+    t0 = time.perf_counter()
+    if not args.evaluate_only:  # the trained float16 weights stay in the cache; the int8 export is shipped
+        train(pairs, args.weights, args.epochs, args.init)
+    train_seconds = time.perf_counter() - t0
+    export_int8(args.weights, args.out)
+    return {
+        "pairs": len(pairs),
+        "questions": args.questions,
+        "perturbed_negatives": len(negatives),
+        "init": str(args.init) if args.init else "packaged MiniLM",
+        "epochs": args.epochs,
+        "train_seconds": round(train_seconds) if not args.evaluate_only else _previous(args.weights, "train_seconds"),
+    }
 
 
 def main() -> None:
@@ -213,6 +243,9 @@ def main() -> None:
         help="the manifest file (in --out) with the blend's weight, calibration and threshold",
     )
     parser.add_argument("--evaluate-only", action="store_true", help="export and measure the cached weights")
+    parser.add_argument("--shipped", action="store_true",
+                        help="no training, no export: measure the reader already in --out and choose its blend and "
+                        "threshold again (for a new cache or scorer)")  # fmt: skip
     parser.add_argument("--questions", type=int, default=TRAIN_QUESTIONS, help="answerable train questions used")
     parser.add_argument("--init", type=Path, help="fine-tune these weights further (default: the packaged MiniLM)")
     parser.add_argument("--weights", type=Path, default=CACHE / "reader-fp16", help="where the float16 weights go")
@@ -227,23 +260,10 @@ def main() -> None:
     torch.manual_seed(SEED)
     torch.set_num_threads(args.threads)
     scorer = AnswerScorer.load(args.scorer)
-    cached = CACHE / f"reader-pairs-{args.questions}.json"
-    if not cached.exists():  # a few minutes; the groups take 1.6 GB to load
-        cached.write_text(json.dumps(train_pairs(load_groups("train"), scorer, args.questions)), encoding="utf-8")
-    pairs = [tuple(p) for p in json.loads(cached.read_text(encoding="utf-8"))]
-    negatives = perturbed_negatives(pairs, args.perturbed, SEED) if args.perturbed else []
-    if args.replay is not None:
-        pairs = random.Random(SEED).sample(pairs, args.replay)
-    pairs += negatives
-    random.Random(SEED).shuffle(pairs)
-    print(f"{len(pairs)} pairs, {sum(p[2] for p in pairs):.0f} positive, {time.perf_counter() - started:.0f} s",
-          flush=True)  # fmt: skip
-    weights = args.weights  # the trained float16 weights stay in the cache; the int8 export is shipped
-    t0 = time.perf_counter()
-    if not args.evaluate_only:
-        train(pairs, weights, args.epochs, args.init)
-    train_seconds = time.perf_counter() - t0
-    export_int8(weights, args.out)
+    if args.shipped:  # the ONNX reader in --out as it is: how it was trained, as its own manifest says
+        run = {key: _previous(args.out, key) for key in TRAINING_FACTS}
+    else:
+        run = train_and_export(args, scorer, started)
     reader = AnswerReader.load(args.out)
     dev = evaluate(load_groups("dev"), scorer, reader)
     weight, threshold, calibration, curve = choose(dev)
@@ -263,16 +283,12 @@ def main() -> None:
         "threshold": round(threshold, 4),
         "threshold_rule": f"highest answer probability keeping {ANSWER_RATE:.0%} of dev answerable questions answered",
         "answer_probability": "P(the first quote holds the answer): the best blended logit, Platt-scaled on dev",
-        "pairs": len(pairs),
-        "questions": args.questions,
-        "perturbed_negatives": len(negatives),
-        "init": str(args.init) if args.init else "packaged MiniLM",
-        "epochs": args.epochs,
-        "train_seconds": round(train_seconds) if not args.evaluate_only else _previous(weights, "train_seconds"),
+        **run,
         "total_seconds": round(time.perf_counter() - started),
         "training_data": splits_info["data"],
         "seed": SEED,
         "splits": splits_info["splits"],
+        "retrieval": splits_info.get("retrieval", {}),
         "figures": report,
         "dev_curve": curve,
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {torch.get_num_threads()} threads, "
@@ -281,8 +297,8 @@ def main() -> None:
         "licence": "fine-tuned from all-MiniLM-L6-v2 (Apache 2.0) on SQuAD (CC BY-SA 4.0)",
     }
     (args.out / args.blend).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-    if not args.evaluate_only:
-        (weights / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+    if not (args.evaluate_only or args.shipped):
+        (args.weights / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     print(json.dumps({k: manifest[k] for k in ("weight", "threshold", "figures", "train_seconds")}, indent=1))
 
 

@@ -187,6 +187,7 @@ def main() -> None:
         "answer_probability": "P(the first quote holds the answer): the best sentence's logit, Platt-scaled on dev",
         "training_data": splits_info["data"],
         "vectors": splits_info.get("vectors", {}),
+        "retrieval": splits_info.get("retrieval", {}),
         "seed": SEED,
         "splits": splits_info["splits"],
         "rows": {name: int((s["y"] >= 0).sum()) for name, s in splits.items()},
