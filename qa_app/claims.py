@@ -33,7 +33,7 @@ _SCALES = {"thousand": 1e3, "million": 1e6, "m": 1e6, "billion": 1e9, "bn": 1e9}
 _ASKED_NAME_KIND = (
     {"who": "person", "whom": "person", "whose": "person"}
     | {f"which {kind}": "organisation" for kind in ("company", "party", "agency", "team")}
-    | {"which country": "place", "which city": "place"}
+    | {"which country": "place", "which city": "place", "which newspaper": "outlet"}
 )
 _PLACE_WORDS = {"City", "Street", "Road", "Lane", "Avenue", "Square", "Park", "River", "Weir", "Bridge", "County",
                 "Island", "Lake", "Bay", "Valley", "Hill", "Estate", "Station", "Airport", "Harbour",

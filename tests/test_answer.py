@@ -314,6 +314,8 @@ def test_values_differ_comparably_when_they_could_report_one_quantity():
     )
     assert not differ_comparably("Who found it?", {"Tom Beresford"}, {"Mill Lane", "Mexican"})  # a place, one word
     assert not differ_comparably("Which newspaper?", {"Wall Street Journal"}, {"US State Department"})
+    assert differ_comparably("Which newspaper?", {"Wall Street Journal"}, {"New York Times"}) and not differ_comparably(
+        "Which newspaper?", {"Harbury Council"}, {"Riverton Council"})  # two bodies, no newspaper  # fmt: skip
     assert not differ_comparably("How many?", {"12,000"}, {"12,000"})
     assert [name_kind(n) for n in ("Mexico City", "Los Angeles Times", "Corbel Leather Works", "Ilya Berensky")] == [
         "place", "outlet", "organisation", "person"]  # fmt: skip
