@@ -11,10 +11,10 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from qa_app.config import Settings
 from qa_app.embedder import Embedder, one_torch_thread
 from qa_app.errors import ConfigError
 from qa_app.index import VectorIndex
@@ -22,9 +22,6 @@ from qa_app.lexical import LexicalIndex, terms
 from qa_app.records import Correction, Passage, Query, SearchFilters, page_at
 from qa_app.spelling import corrected_text
 from qa_app.store import ChunkRow, Store
-
-if TYPE_CHECKING:
-    from qa_app.config import Settings
 
 MODES = ("hybrid", "dense", "lexical")
 _PRONOUNS = {"he", "she", "it", "they", "him", "her", "his", "hers", "its", "their", "them", "this", "that",
@@ -37,14 +34,14 @@ Reranker = Callable[[Query, list[Passage]], list[Passage]]
 
 @dataclass(frozen=True)
 class RetrievalParams:
-    """What retrieval reads of the settings (see config.Settings for each field's meaning)."""
+    """What retrieval reads of the settings (see config.Settings for each field's meaning and default)."""
 
-    mode: str = "hybrid"  # hybrid | dense | lexical
-    candidates: int = 50  # per retriever, before fusion
-    rrf_k: int = 60
-    dense_weight: float = 1.0
-    lexical_weight: float = 1.0
-    max_per_doc: int = 6
+    mode: str = Settings.retrieval_mode  # hybrid | dense | lexical
+    candidates: int = Settings.candidates  # per retriever, before fusion
+    rrf_k: int = Settings.rrf_k
+    dense_weight: float = Settings.dense_weight
+    lexical_weight: float = Settings.lexical_weight
+    max_per_doc: int = Settings.max_per_doc
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
