@@ -196,10 +196,10 @@ def export_int8(weights: Path, out_dir: Path) -> None:
     shutil.copy(weights / "tokenizer.json", out_dir / "tokenizer.json")
 
 
-def _previous(weights: Path, key: str) -> object:
-    """A figure of the run that trained the weights in `weights` (from its manifest, kept beside them)."""
+def _trained(weights: Path) -> dict:
+    """The manifest of the run that trained the weights in `weights` (kept beside them; empty if none)."""
     manifest = weights / "manifest.json"
-    return json.loads(manifest.read_text(encoding="utf-8")).get(key) if manifest.exists() else None
+    return json.loads(manifest.read_text(encoding="utf-8")) if manifest.exists() else {}
 
 
 def train_and_export(args: argparse.Namespace, scorer: AnswerScorer, started: float) -> dict:
@@ -216,10 +216,12 @@ def train_and_export(args: argparse.Namespace, scorer: AnswerScorer, started: fl
     random.Random(SEED).shuffle(pairs)
     print(f"{len(pairs)} pairs, {sum(p[2] for p in pairs):.0f} positive, {time.perf_counter() - started:.0f} s",
           flush=True)  # fmt: skip
-    t0 = time.perf_counter()
-    if not args.evaluate_only:  # the trained float16 weights stay in the cache; the int8 export is shipped
+    if args.evaluate_only:  # the cached weights, as their own manifest says they were trained
+        train_seconds = _trained(args.weights).get("train_seconds")
+    else:  # the trained float16 weights stay in the cache; the int8 export is shipped
+        t0 = time.perf_counter()
         train(pairs, args.weights, args.epochs, args.init)
-    train_seconds = time.perf_counter() - t0
+        train_seconds = round(time.perf_counter() - t0)
     export_int8(args.weights, args.out)
     return {
         "pairs": len(pairs),
@@ -227,7 +229,7 @@ def train_and_export(args: argparse.Namespace, scorer: AnswerScorer, started: fl
         "perturbed_negatives": len(negatives),
         "init": str(args.init) if args.init else "packaged MiniLM",
         "epochs": args.epochs,
-        "train_seconds": round(train_seconds) if not args.evaluate_only else _previous(args.weights, "train_seconds"),
+        "train_seconds": train_seconds,
     }
 
 
@@ -261,7 +263,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     scorer = AnswerScorer.load(args.scorer)
     if args.shipped:  # the ONNX reader in --out as it is: how it was trained, as its own manifest says
-        run = {key: _previous(args.out, key) for key in TRAINING_FACTS}
+        trained = _trained(args.out)
+        run = {key: trained.get(key) for key in TRAINING_FACTS}
     else:
         run = train_and_export(args, scorer, started)
     reader = AnswerReader.load(args.out)
