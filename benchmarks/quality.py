@@ -5,9 +5,9 @@ Recall@1/5/10 and MRR@10 of the gold article for dense-only, BM25-only and hybri
 answers: answer in a cited quote and in the first quote, answered rate, abstention on unanswerable questions
 and on each answerable question asked without its gold articles (answer removed), conflict-note rate where
 there is no conflict, quotes per answer, citation violations. The same library plus
-benchmarks/data/conflicts.jsonl and conflicts_test.jsonl (articles that contradict a number, a date or a name)
-and near_miss.jsonl (two stories of one kind in two places) gives the share of conflict notes naming both values
-(dev and held-out questions, see `conflict_figures`) and the note rate on near misses.
+benchmarks/data/conflicts.jsonl, conflicts_test.jsonl and conflicts_fresh.jsonl (articles that contradict a number,
+a date or a name) and near_miss.jsonl (two stories of one kind in two places) gives the share of conflict notes
+naming both values (dev, held-out and fresh questions, see `conflict_figures`) and the note rate on near misses.
 SQuAD validation split (training/squad.py, never tuned on): the same answer
 figures plus abstention on answer-removed and adversarial unanswerable questions (benchmarks/quality_squad.py;
 `--news-only` skips it). Prints tables and writes benchmarks/results/quality.json. Run with `make bench-quality`.
@@ -109,12 +109,15 @@ def conflict_figures(library: Library) -> dict:
     """On the library with planted contradictions: notes that name both the true and the planted value.
 
     Dev (used to choose the conflict check's design): conflict_questions.jsonl and t01-t06 of
-    conflict_test_questions.jsonl (inspected while building it). Held out: t07-t12, and the near-miss pairs
-    (two stories of one kind in two places), where any note is wrong.
+    conflict_test_questions.jsonl (inspected while building it). Held out: t07-t12 (seen once their figures were
+    read), and the near-miss pairs (two stories of one kind in two places), where any note is wrong. Fresh:
+    conflict_fresh_questions.jsonl, written after the check was designed by someone who had not seen it.
     """
     tests = load_jsonl("conflict_test_questions.jsonl")
     figures = {}
-    for name, questions in (("dev", load_jsonl("conflict_questions.jsonl") + tests[:6]), ("held_out", tests[6:])):
+    groups = (("dev", load_jsonl("conflict_questions.jsonl") + tests[:6]), ("held_out", tests[6:]),
+              ("fresh", load_jsonl("conflict_fresh_questions.jsonl")))  # fmt: skip
+    for name, questions in groups:
         both, per_answer = [], []
         for q in questions:
             answer = library.ask(q["question"])
@@ -165,7 +168,8 @@ def main(results_path: Path = RESULTS, news_only: bool = False, same_story: list
         conflicted = replace(settings, index_dir=Path(tmp) / "conflicts")
         shutil.copytree(settings.index_dir, conflicted.index_dir)
         library = Library(conflicted, embedder=embedder)
-        library.add([DATA / "conflicts.jsonl", DATA / "conflicts_test.jsonl", DATA / "near_miss.jsonl"])
+        planted = ("conflicts", "conflicts_test", "conflicts_fresh", "near_miss")
+        library.add([DATA / f"{name}.jsonl" for name in planted])
         answers |= conflict_figures(library)
         sweep = same_story_sweep(news, library, questions, same_story) if same_story else {}
     answerable = sum(q["answerable"] for q in questions)
