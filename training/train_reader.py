@@ -8,8 +8,10 @@ CrossEncoderTrainer; at question time it reads only the scorer's top READ senten
 Pairs come from the cached groups of training/build_dataset.py (the product's own retrieval over SQuAD
 libraries, split by article): for an answerable question its scorer top READ sentences (the answering one
 added when the scorer missed it) labelled 1 when they hold the answer; for the same question asked against the
-library without its paragraph ("answer removed") the scorer's top REMOVED_READ, all labelled 0. Dev picks the
-blend of scorer and reader and the abstention threshold; val is only reported. Seeds are fixed.
+library without its paragraph ("answer removed") the scorer's top REMOVED_READ, all labelled 0, trained with
+binary cross-entropy (`--list-weight` adds a softmax over each group's sentences, training/reader_loss.py: tried,
+not shipped, README "Answer reader"). Dev picks the blend of scorer and reader and the abstention threshold; val
+is only reported. Seeds are fixed.
 
     python -m training.train_reader        # after build_dataset; ~40 min on 2 quiet cores (see the manifest)
 """
@@ -37,11 +39,14 @@ from qa_app.reader import DEFAULT_READER, READ, AnswerReader, reader_text
 from qa_app.scorer import AnswerScorer, features, logit
 from training.build_dataset import CACHE, cached_judge_files
 from training.perturb import perturbed_negatives
+from training.reader_loss import AnswerListLoss
 from training.squad import SEED
 
 REMOVED_READ = 2  # answer-removed negatives per question: the scorer's best wrong guesses
 TRAIN_QUESTIONS = 7000  # answerable train questions used (each also gives its answer-removed negatives)
-TRAINING_FACTS = ("pairs", "questions", "perturbed_negatives", "init", "epochs", "train_seconds")  # in the manifest
+# what the manifest records of a training run
+TRAINING_FACTS = ("pairs", "questions", "perturbed_negatives", "init", "epochs", "list_weight", "train_seconds")
+BATCH_PAIRS = 32  # pairs per training step
 ANSWER_RATE = 0.95  # the threshold keeps this share of dev's answerable questions answered (README, "Abstention")
 
 
@@ -58,16 +63,17 @@ def read_order(group: dict, scorer: AnswerScorer) -> tuple[np.ndarray, np.ndarra
     return np.array(order, dtype=int), p
 
 
-def train_pairs(
+def train_lists(
     groups: list[dict], scorer: AnswerScorer, questions: int = TRAIN_QUESTIONS
-) -> list[tuple[str, str, float]]:
-    """(question, sentence text, label) pairs for training, from a seeded sample of `questions` questions."""
+) -> list[tuple[str, list[str], list[float]]]:
+    """(question, sentence texts, labels) per group read for training, from a seeded sample of `questions`
+    questions: an answerable group's READ sentences, its answer-removed group's REMOVED_READ."""
     by_qid: dict[str, list[dict]] = {}
     for g in groups:
         by_qid.setdefault(g["qid"], []).append(g)
     qids = sorted(q for q, gs in by_qid.items() if any(g["kind"] == "answerable" for g in gs))
     random.Random(SEED).shuffle(qids)
-    pairs = []
+    lists = []
     for qid in qids[:questions]:
         for g in by_qid[qid]:
             order, _ = read_order(g, scorer)
@@ -78,7 +84,16 @@ def train_pairs(
                     chosen[-1] = positives[0]
             else:
                 chosen = list(order[:REMOVED_READ])
-            pairs += [(g["question"], reader_text(g["views"][i]), float(g["labels"][i])) for i in chosen]
+            if chosen:
+                lists.append((g["question"], [reader_text(g["views"][i]) for i in chosen],
+                              [float(g["labels"][i]) for i in chosen]))  # fmt: skip
+    return lists
+
+
+def train_pairs(lists: list[tuple[str, list[str], list[float]]]) -> list[tuple[str, str, float]]:
+    """The (question, sentence text, label) pairs of `lists`, in a seeded order."""
+    pairs = [(question, text, label) for question, texts, labels in lists
+             for text, label in zip(texts, labels, strict=True)]  # fmt: skip
     random.Random(SEED).shuffle(pairs)
     return pairs
 
@@ -149,9 +164,12 @@ def choose(dev: dict[str, np.ndarray]) -> tuple[float, float, tuple[float, float
     return float(weight), threshold, calibration, curve
 
 
-def train(pairs: list[tuple[str, str, float]], out_dir: Path, epochs: float, init: Path | None = None) -> None:
-    """Fine-tune the cross-encoder on `pairs` from `init` (by default the packaged MiniLM); float16 weights go to
-    `out_dir`."""
+def train(
+    pairs: list[tuple[str, str, float]], out_dir: Path, epochs: float, init: Path | None = None,
+    lists: list[tuple[str, list[str], list[float]]] | None = None, list_weight: float = 0.0,
+) -> None:  # fmt: skip
+    """Fine-tune the cross-encoder from `init` (by default the packaged MiniLM) on `pairs` with binary
+    cross-entropy, or with `list_weight` > 0 on `lists` with `AnswerListLoss`; float16 weights go to `out_dir`."""
     from datasets import Dataset
     from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
@@ -159,12 +177,21 @@ def train(pairs: list[tuple[str, str, float]], out_dir: Path, epochs: float, ini
     start = str(init) if init is not None else resolve_model_path(EMBEDDING_MODEL)
     model = CrossEncoder(start, num_labels=1, max_length=AnswerReader.MAX_LENGTH)
     model.model.float()  # weights saved as float16 train in float32
-    data = Dataset.from_dict({"question": [p[0] for p in pairs], "sentence": [p[1] for p in pairs],
-                              "label": [p[2] for p in pairs]})  # fmt: skip
     positives = sum(p[2] for p in pairs)
-    loss = BinaryCrossEntropyLoss(model, pos_weight=torch.tensor((len(pairs) - positives) / positives))
+    pos_weight = torch.tensor((len(pairs) - positives) / positives)
+    if list_weight > 0 and lists is not None:
+        shuffled = list(lists)
+        random.Random(SEED).shuffle(shuffled)
+        data = Dataset.from_dict({"question": [q for q, _, _ in shuffled], "sentences": [t for _, t, _ in shuffled],
+                                  "labels": [y for _, _, y in shuffled]})  # fmt: skip
+        loss: torch.nn.Module = AnswerListLoss(model, pos_weight, list_weight)
+        batch = round(BATCH_PAIRS * len(lists) / len(pairs))  # about as many pairs a step as the pairwise recipe
+    else:
+        data = Dataset.from_dict({"question": [p[0] for p in pairs], "sentence": [p[1] for p in pairs],
+                                  "label": [p[2] for p in pairs]})  # fmt: skip
+        loss, batch = BinaryCrossEntropyLoss(model, pos_weight=pos_weight), BATCH_PAIRS
     args = CrossEncoderTrainingArguments(
-        output_dir=str(CACHE / "reader-run"), num_train_epochs=epochs, per_device_train_batch_size=32,
+        output_dir=str(CACHE / "reader-run"), num_train_epochs=epochs, per_device_train_batch_size=batch,
         learning_rate=5e-5, warmup_steps=0.1, weight_decay=0.01, seed=SEED, data_seed=SEED, logging_steps=50,
         save_strategy="no", report_to="none", dataloader_num_workers=0, use_cpu=not torch.cuda.is_available(),
     )  # fmt: skip
@@ -205,10 +232,11 @@ def _trained(weights: Path) -> dict:
 def train_and_export(args: argparse.Namespace, scorer: AnswerScorer, started: float) -> dict:
     """Train on the cached pairs (unless --evaluate-only) and export the int8 ONNX reader to --out; what the
     manifest records of the run (`TRAINING_FACTS`)."""
-    cached = CACHE / f"reader-pairs-{args.questions}.json"
+    cached = CACHE / f"reader-lists-{args.questions}.json"
     if not cached.exists():  # a few minutes; the groups take 1.6 GB to load
-        cached.write_text(json.dumps(train_pairs(load_groups("train"), scorer, args.questions)), encoding="utf-8")
-    pairs = [tuple(p) for p in json.loads(cached.read_text(encoding="utf-8"))]
+        cached.write_text(json.dumps(train_lists(load_groups("train"), scorer, args.questions)), encoding="utf-8")
+    lists = [tuple(x) for x in json.loads(cached.read_text(encoding="utf-8"))]
+    pairs = train_pairs(lists)
     negatives = perturbed_negatives(pairs, args.perturbed, SEED) if args.perturbed else []
     if args.replay is not None:
         pairs = random.Random(SEED).sample(pairs, args.replay)
@@ -220,7 +248,7 @@ def train_and_export(args: argparse.Namespace, scorer: AnswerScorer, started: fl
         train_seconds = _trained(args.weights).get("train_seconds")
     else:  # the trained float16 weights stay in the cache; the int8 export is shipped
         t0 = time.perf_counter()
-        train(pairs, args.weights, args.epochs, args.init)
+        train(pairs, args.weights, args.epochs, args.init, lists, args.list_weight)
         train_seconds = round(time.perf_counter() - t0)
     export_int8(args.weights, args.out)
     return {
@@ -229,6 +257,7 @@ def train_and_export(args: argparse.Namespace, scorer: AnswerScorer, started: fl
         "perturbed_negatives": len(negatives),
         "init": str(args.init) if args.init else "packaged MiniLM",
         "epochs": args.epochs,
+        "list_weight": args.list_weight,
         "train_seconds": train_seconds,
     }
 
@@ -254,9 +283,14 @@ def main() -> None:
     parser.add_argument("--replay", type=int, help="train on this many of the pairs (seeded sample; default all)")
     parser.add_argument("--perturbed", type=int, default=0,
                         help="add up to this many changed-question negatives (training/perturb.py)")  # fmt: skip
+    parser.add_argument("--list-weight", type=float, default=0.0,
+                        help="train on each question's read sentences together: binary cross-entropy plus this "
+                             "weight times a softmax over the list (training/reader_loss.py; 0: pairs)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
                         help="torch threads (1 is faster when other processes keep the cores busy)")  # fmt: skip
     args = parser.parse_args()
+    if args.list_weight and (args.perturbed or args.replay is not None):
+        parser.error("--list-weight trains on whole lists: it takes neither --perturbed nor --replay")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the packaged weights only; nothing is downloaded
     started = time.perf_counter()
     torch.manual_seed(SEED)
