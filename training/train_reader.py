@@ -165,8 +165,8 @@ def choose(dev: dict[str, np.ndarray]) -> tuple[float, float, tuple[float, float
 
 
 def train(
-    pairs: list[tuple[str, str, float]], out_dir: Path, epochs: float, init: Path | None = None,
-    lists: list[tuple[str, list[str], list[float]]] | None = None, list_weight: float = 0.0,
+    pairs: list[tuple[str, str, float]], lists: list[tuple[str, list[str], list[float]]], out_dir: Path,
+    epochs: float, init: Path | None = None, list_weight: float = 0.0,
 ) -> None:  # fmt: skip
     """Fine-tune the cross-encoder from `init` (by default the packaged MiniLM) on `pairs` with binary
     cross-entropy, or with `list_weight` > 0 on `lists` with `AnswerListLoss`; float16 weights go to `out_dir`."""
@@ -179,7 +179,7 @@ def train(
     model.model.float()  # weights saved as float16 train in float32
     positives = sum(p[2] for p in pairs)
     pos_weight = torch.tensor((len(pairs) - positives) / positives)
-    if list_weight > 0 and lists is not None:
+    if list_weight > 0:
         shuffled = list(lists)
         random.Random(SEED).shuffle(shuffled)
         data = Dataset.from_dict({"question": [q for q, _, _ in shuffled], "sentences": [t for _, t, _ in shuffled],
@@ -230,8 +230,8 @@ def _trained(weights: Path) -> dict:
 
 
 def train_and_export(args: argparse.Namespace, scorer: AnswerScorer, started: float) -> dict:
-    """Train on the cached pairs (unless --evaluate-only) and export the int8 ONNX reader to --out; what the
-    manifest records of the run (`TRAINING_FACTS`)."""
+    """Train on the cached lists or their pairs (unless --evaluate-only) and export the int8 ONNX reader to --out;
+    what the manifest records of the run (`TRAINING_FACTS`)."""
     cached = CACHE / f"reader-lists-{args.questions}.json"
     if not cached.exists():  # a few minutes; the groups take 1.6 GB to load
         cached.write_text(json.dumps(train_lists(load_groups("train"), scorer, args.questions)), encoding="utf-8")
@@ -248,7 +248,7 @@ def train_and_export(args: argparse.Namespace, scorer: AnswerScorer, started: fl
         train_seconds = _trained(args.weights).get("train_seconds")
     else:  # the trained float16 weights stay in the cache; the int8 export is shipped
         t0 = time.perf_counter()
-        train(pairs, args.weights, args.epochs, args.init, lists, args.list_weight)
+        train(pairs, lists, args.weights, args.epochs, args.init, args.list_weight)
         train_seconds = round(time.perf_counter() - t0)
     export_int8(args.weights, args.out)
     return {

@@ -140,17 +140,13 @@ def to_scorer(scaler: StandardScaler, model: object, calibration: tuple[float, f
 def operating_point(splits: dict[str, dict], p: dict[str, np.ndarray]) -> dict:
     """From sentence probabilities `p` on dev and val: the calibration, threshold and operating curve chosen on
     dev, and both splits' figures at that threshold."""
-    out: dict = {}
-    for name in ("dev", "val"):
-        groups = per_group(splits[name], p[name], p[name])
-        if name == "dev":
-            out["calibration"] = list(calibrate(groups))
-        groups["best"] = platt(groups["best"], tuple(out["calibration"]))
-        if name == "dev":
-            out["threshold"] = pick_threshold(groups)
-            out["dev_curve"] = curve(groups)
-        out[name] = figures(groups, out["threshold"])
-    return out
+    dev, val = (per_group(splits[name], p[name], p[name]) for name in ("dev", "val"))
+    calibration = calibrate(dev)
+    for groups in (dev, val):
+        groups["best"] = platt(groups["best"], calibration)
+    threshold = pick_threshold(dev)
+    return {"calibration": list(calibration), "threshold": threshold, "dev_curve": curve(dev),
+            "dev": figures(dev, threshold), "val": figures(val, threshold)}  # fmt: skip
 
 
 def remeasure_shipped(path: Path) -> None:
@@ -164,8 +160,10 @@ def remeasure_shipped(path: Path) -> None:
     manifest["figures"][design] |= chosen
     manifest["threshold"] = round(chosen["threshold"], 4)
     manifest["retrieval"] = json.loads((CACHE / "splits.json").read_text(encoding="utf-8")).get("retrieval", {})
-    manifest["remeasured"] = f"{design}'s calibration, threshold and figures chosen again with --shipped on groups "
-    manifest["remeasured"] += "made with the retrieval above; the other designs' figures are from their training"
+    manifest["remeasured"] = (
+        f"{design}'s calibration, threshold and figures chosen again with --shipped on groups "
+        "made with the retrieval above; the other designs' figures are from their training"
+    )
     scorer.calibration = tuple(chosen["calibration"])
     scorer.save(path, manifest)
     print(f"{design}: threshold {manifest['threshold']}", json.dumps({n: chosen[n] for n in ("dev", "val")}))
