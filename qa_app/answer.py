@@ -247,7 +247,7 @@ class Composer:
                           searched_for=_searched_for(query, passages))  # fmt: skip
         chosen, conflict = self._select(query, passages, self._value_first(query.terms_text, ranked), known)
         if _TIMELINE.search(query.question) and all(c.passage.published_at for c in chosen):
-            chosen.sort(key=lambda c: (c.passage.published_at, c.start))
+            chosen[1:] = sorted(chosen[1:], key=lambda c: c.passage.published_at)  # the best answer stays first
         citations = []
         for n, (passage, start, end, text, score) in enumerate(_merge_adjacent(chosen), 1):
             citations.append(cite(n, passage, start, end, text, check, round(score, 4)))
