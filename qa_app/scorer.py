@@ -41,7 +41,9 @@ DATE = re.compile(
 )
 NAME = re.compile(r"\b[A-Z][\w'’-]+(?: [A-Z][\w'’-]+)*")
 ASKS_NUMBER = re.compile(r"\b(how (many|much|long|far|old|big|large)|what (percentage|share|number|amount))\b", re.I)
-ASKS_DATE = re.compile(r"\b(when|what (date|day|year|month|time)|which (year|day|month))\b", re.I)
+ASKS_DATE = re.compile(
+    r"\b(when|what ((is|was|were|are) the )?(date|day|year|month|time)|which (year|day|month))\b", re.I
+)  # "what date…", "what was the date of…"
 ASKS_NAME = re.compile(r"\b(who|whom|whose|which (newspaper|company|country|city|party|agency|team))\b", re.I)
 ASKS_SAY = re.compile(r"\b(say|said|says|tell|told|respond|responded|react|reacted|call|called)\b", re.I)
 _SAYS = re.compile(r"[\"“”]|\b(said|says|told|stated|announced|added)\b")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from qa_app.embedder import SentenceTransformerEmbedder
-from qa_app.scorer import DEFAULT_MODEL, FEATURES, AnswerScorer, SentenceView, expected_shape, features, fold
+from qa_app.scorer import DATE, DEFAULT_MODEL, FEATURES, AnswerScorer, SentenceView, expected_shape, features, fold
 
 # (question, sentences of one passage, index of the sentence that answers)
 FIXED = [
@@ -76,4 +76,6 @@ def test_features_are_finite_and_shaped(model: SentenceTransformerEmbedder) -> N
 
 def test_answer_types_and_accent_folding() -> None:
     assert expected_shape("How many people?") is not None and expected_shape("Why did she go?") is None
+    assert expected_shape("What was the date of the newspaper report?") is DATE
+    assert expected_shape("What was the report about?") is None
     assert fold("Möngke Khan, Frédéric") == "Mongke Khan, Frederic"
