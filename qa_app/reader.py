@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from qa_app.abbreviations import spelled_titles
 from qa_app.config import Settings
 from qa_app.errors import ConfigError
 from qa_app.onnx_model import inputs
@@ -37,9 +38,10 @@ TITLE_WORDS = 12  # a title longer than this is cut: the sentence is what the re
 
 
 def reader_text(view: SentenceView) -> str:
-    """What the reader reads of a candidate: the sentence, then its article's title for context."""
+    """What the reader reads of a candidate: the sentence (titles written out), then its article's title."""
     title = " ".join(view.title.split()[:TITLE_WORDS])
-    return f"{view.text} ({title})" if title else view.text
+    text = spelled_titles(view.text)
+    return f"{text} ({title})" if title else text
 
 
 class AnswerReader:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa_app.abbreviations import spelled_titles
 from qa_app.errors import ConfigError
 from qa_app.lexical import tokenize
 
@@ -106,7 +107,7 @@ def features(question: str, question_vector: np.ndarray, sentences: Sequence[Sen
     if not n:
         return np.zeros((0, len(FEATURES)), dtype=np.float32)
     cosine = np.vstack([s.vector for s in sentences]).astype(np.float32) @ question_vector.astype(np.float32)
-    question_list, *sentence_lists = tokenize([fold(question)] + [fold(s.text) for s in sentences])
+    question_list, *sentence_lists = tokenize([fold(question)] + [fold(spelled_titles(s.text)) for s in sentences])
     question_terms, sentence_terms = set(question_list), [set(t) for t in sentence_lists]
     title_terms = {title: set(t) for title, t in zip(*_titles(sentences), strict=True)}
     idf = {t: math.log(1 + n / (1 + sum(t in terms for terms in sentence_terms))) for t in question_terms}

@@ -186,6 +186,7 @@ SEED_QUESTIONS = [
     ("Which newspaper first reported the troop offer?", "Wall Street Journal"),
     ("How many US troops were deployed to the southern border?", "10,000"),
     ("Who rejected the proposal to send US troops into Mexico?", "Sheinbaum"),
+    ("What did the major say at the press conference?", "said Maj. Jaren Stafani"),  # the judges read "Major"
 ]
 
 
