@@ -38,7 +38,11 @@ from training.squad import SEED, Question, load_splits, sha256, split_manifest
 # for the default, pooled from the chunk's pass
 _CACHE_NAME = {"sentences": ".cache", "chunks": ".cache-pooled"}[load_settings().sentence_vectors_from]
 CACHE = Path(os.environ.get("QA_APP_TRAINING_CACHE") or Path(__file__).resolve().parent / _CACHE_NAME)
-QUESTIONS_PER_ARTICLE = {"train": 60, "dev": 80, "val": 80}
+# answerable questions per article, as a slice of the article's seeded shuffle; "train-more" (built only when
+# asked, `--splits train-more`) is more questions for the reader (`train_reader --more`): the train articles'
+# next 60, which the scorer never sees (it learns from "train" alone)
+QUESTIONS_PER_ARTICLE = {"train": (0, 60), "dev": (0, 80), "val": (0, 80), "train-more": (60, 120)}
+ARTICLES_OF = {"train-more": "train"}  # a split whose articles (and library) are another split's
 EXTRA = 8  # passages fetched beyond k, so the answer-removed variant still has k
 
 
@@ -130,8 +134,8 @@ def build(data_dir: Path, splits_wanted: list[str]) -> None:
     (CACHE / "splits.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     for name in splits_wanted:
         started = time.perf_counter()
-        items = splits[name]
-        library = split_library(name, [doc for doc, _ in items], embedder)
+        items = splits[ARTICLES_OF.get(name, name)]
+        library = split_library(ARTICLES_OF.get(name, name), [doc for doc, _ in items], embedder)
         print(f"{name}: indexed {library.counts()} in {time.perf_counter() - started:.0f} s", flush=True)
         rng = random.Random(SEED)
         k = library.settings.top_k
@@ -139,7 +143,9 @@ def build(data_dir: Path, splits_wanted: list[str]) -> None:
         for doc, questions in items:
             answerable = [q for q in questions if q.kind == "answerable"]
             rng.shuffle(answerable)
-            chosen = answerable[: QUESTIONS_PER_ARTICLE[name]] + [q for q in questions if q.kind == "adversarial"]
+            first, last = QUESTIONS_PER_ARTICLE[name]
+            adversarial = [q for q in questions if q.kind == "adversarial"] if first == 0 else []
+            chosen = answerable[first:last] + adversarial
             for q in chosen:
                 query = library.query(q.question)
                 fetched = library.retrieve(query, k=k + EXTRA)

@@ -232,9 +232,12 @@ def _trained(weights: Path) -> dict:
 def train_and_export(args: argparse.Namespace, scorer: AnswerScorer, started: float) -> dict:
     """Train on the cached lists or their pairs (unless --evaluate-only) and export the int8 ONNX reader to --out;
     what the manifest records of the run (`TRAINING_FACTS`)."""
-    cached = CACHE / f"reader-lists-{args.questions}.json"
-    if not cached.exists():  # a few minutes; the groups take 1.6 GB to load
-        cached.write_text(json.dumps(train_lists(load_groups("train"), scorer, args.questions)), encoding="utf-8")
+    names = ("train", "train-more") if args.more else ("train",)
+    cached = CACHE / f"reader-lists-{args.questions}{'-more' if args.more else ''}.json"
+    if not cached.exists():  # a few minutes; the groups take 1.6 GB a file to load
+        groups = [g for name in names for g in load_groups(name)]
+        cached.write_text(json.dumps(train_lists(groups, scorer, args.questions)), encoding="utf-8")
+        del groups
     lists = [tuple(x) for x in json.loads(cached.read_text(encoding="utf-8"))]
     pairs = train_pairs(lists)
     negatives = perturbed_negatives(pairs, args.perturbed, SEED) if args.perturbed else []
@@ -278,6 +281,9 @@ def main() -> None:
                         help="no training, no export: measure the reader already in --out and choose its blend and "
                         "threshold again (for a new cache or scorer)")  # fmt: skip
     parser.add_argument("--questions", type=int, default=TRAIN_QUESTIONS, help="answerable train questions used")
+    parser.add_argument("--more", action="store_true",
+                        help="draw the questions from the train-more groups too (build_dataset --splits "
+                        "train-more: each train article's next 60; tried, README 'Answer reader')")  # fmt: skip
     parser.add_argument("--init", type=Path, help="fine-tune these weights further (default: the packaged MiniLM)")
     parser.add_argument("--weights", type=Path, default=CACHE / "reader-fp16", help="where the float16 weights go")
     parser.add_argument("--replay", type=int, help="train on this many of the pairs (seeded sample; default all)")
