@@ -69,6 +69,15 @@ def overlaps(p: Passage, doc_id: str, span: tuple[int, int]) -> bool:
     return p.doc_id == doc_id and p.start < span[1] and span[0] < p.end
 
 
+def chosen_questions(questions: list[Question], name: str, rng: random.Random) -> list[Question]:
+    """The questions of one article that split `name` asks: its slice of the answerable ones in `rng`'s shuffle
+    (`QUESTIONS_PER_ARTICLE`), and the adversarial ones in the split that starts at the first."""
+    answerable = [q for q in questions if q.kind == "answerable"]
+    rng.shuffle(answerable)
+    first, last = QUESTIONS_PER_ARTICLE[name]
+    return answerable[first:last] + ([q for q in questions if q.kind == "adversarial"] if first == 0 else [])
+
+
 def group_record(library: Library, q: Question, doc_id: str, passages: list[Passage], query, removed: bool) -> dict:
     """What the scorer reads of one question against some passages, with a label per sentence."""
     sentences, views = library.composer.views(query, passages)
@@ -141,12 +150,7 @@ def build(data_dir: Path, splits_wanted: list[str]) -> None:
         k = library.settings.top_k
         groups = []
         for doc, questions in items:
-            answerable = [q for q in questions if q.kind == "answerable"]
-            rng.shuffle(answerable)
-            first, last = QUESTIONS_PER_ARTICLE[name]
-            adversarial = [q for q in questions if q.kind == "adversarial"] if first == 0 else []
-            chosen = answerable[first:last] + adversarial
-            for q in chosen:
+            for q in chosen_questions(questions, name, rng):
                 query = library.query(q.question)
                 fetched = library.retrieve(query, k=k + EXTRA)
                 variants = [(q.kind, fetched[:k], False)]
