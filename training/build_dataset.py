@@ -143,8 +143,9 @@ def build(data_dir: Path, splits_wanted: list[str]) -> None:
     (CACHE / "splits.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     for name in splits_wanted:
         started = time.perf_counter()
-        items = splits[ARTICLES_OF.get(name, name)]
-        library = split_library(ARTICLES_OF.get(name, name), [doc for doc, _ in items], embedder)
+        articles = ARTICLES_OF.get(name, name)
+        items = splits[articles]
+        library = split_library(articles, [doc for doc, _ in items], embedder)
         print(f"{name}: indexed {library.counts()} in {time.perf_counter() - started:.0f} s", flush=True)
         rng = random.Random(SEED)
         k = library.settings.top_k

@@ -45,7 +45,7 @@ from training.squad import SEED
 REMOVED_READ = 2  # answer-removed negatives per question: the scorer's best wrong guesses
 TRAIN_QUESTIONS = 7000  # answerable train questions used (each also gives its answer-removed negatives)
 # what the manifest records of a training run
-TRAINING_FACTS = ("pairs", "questions", "perturbed_negatives", "init", "epochs", "list_weight", "train_seconds")
+TRAINING_FACTS = ("pairs", "questions", "more", "perturbed_negatives", "init", "epochs", "list_weight", "train_seconds")
 BATCH_PAIRS = 32  # pairs per training step
 ANSWER_RATE = 0.95  # the threshold keeps this share of dev's answerable questions answered (README, "Abstention")
 
@@ -257,6 +257,7 @@ def train_and_export(args: argparse.Namespace, scorer: AnswerScorer, started: fl
     return {
         "pairs": len(pairs),
         "questions": args.questions,
+        "more": args.more,
         "perturbed_negatives": len(negatives),
         "init": str(args.init) if args.init else "packaged MiniLM",
         "epochs": args.epochs,
